@@ -1,0 +1,3 @@
+from kallrec.cli import main
+
+main()

@@ -1,0 +1,78 @@
+"""What every /v1 handler shares: the caller, JSON in and out, list parameters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kallrec.auth import Principal, extract_key
+from kallrec.db.repository import Page
+from kallrec.errors import InvalidRequest
+from kallrec.runtime import Runtime
+
+
+def runtime(request: Request) -> Runtime:
+    return request.app.runtime  # type: ignore[no-any-return]
+
+
+async def authorize(request: Request, scope: str) -> Principal:
+    """Authenticates the key, admits the request under the key's rate limit, checks the scope."""
+    rt = runtime(request)
+    principal = await rt.auth.authenticate(extract_key(request.headers))
+    # Headers first, so that a 403 or a 429 still tells the caller where it stands.
+    request.scope["state"]["rate_headers"] = {}
+    request.scope["state"]["rate_headers"] = rt.limiter.admit(principal.key_id)
+    principal.require(scope)
+    return principal
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+    return Response(body, status_code=status, media_type="application/json")
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        parsed = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    return parsed
+
+
+def page_params(request: Request) -> Page:
+    q = request.query_params
+    raw_limit = q.get("limit", "20")
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= 100:
+        raise InvalidRequest(
+            f"Invalid limit: {raw_limit!r}. It must be an integer between 1 and 100.",
+            param="limit",
+        )
+    after, before = q.get("starting_after"), q.get("ending_before")
+    if after and before:
+        raise InvalidRequest(
+            "Use starting_after or ending_before, not both.", param="ending_before"
+        )
+    return Page(limit=limit, starting_after=after or None, ending_before=before or None)
+
+
+def list_object(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:
+    return {"object": "list", "data": data, "has_more": has_more, "url": url}
+
+
+def one_of(value: Any, allowed: tuple[str, ...], param: str) -> str:
+    if value not in allowed:
+        choices = ", ".join(repr(a) for a in allowed)
+        raise InvalidRequest(f"Invalid {param}: {value!r}. Expected one of {choices}.", param=param)
+    return str(value)

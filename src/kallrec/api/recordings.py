@@ -1,0 +1,211 @@
+"""Recording metadata, lists, deletion and imports (spec §3.1, §4)."""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import anyio
+from starlette.datastructures import UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import Response
+
+from kallrec import timeutil, validation
+from kallrec.api.common import (
+    authorize,
+    json_response,
+    list_object,
+    one_of,
+    page_params,
+    runtime,
+)
+from kallrec.api.idempotency import idempotent
+from kallrec.api.objects import recording_object
+from kallrec.db.repository import RecordingFilter, UnknownCursor
+from kallrec.errors import InvalidRequest, PayloadTooLarge, UnsupportedMedia, missing
+from kallrec.importing import IMPORT_CHANNELS, ImportRequest, import_audio
+from kallrec.recordings import delete_recording
+
+CHANNELS = ("mixed", "agent", "customer")
+STATUSES = ("processing", "ready", "failed", "expired")
+# Room for the multipart envelope and the small fields around the file.
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+async def get_recording(request: Request) -> Response:
+    principal = await authorize(request, "recordings:read")
+    recording_id = request.path_params["recording_id"]
+    rec = await runtime(request).get_recording(principal.org_id, principal.livemode, recording_id)
+    if rec is None:
+        raise missing("recording", recording_id, "recording_id")
+    return json_response(recording_object(rec))
+
+
+async def _list(request: Request, flt: RecordingFilter, url: str) -> Response:
+    principal = await authorize(request, "recordings:read")
+    page = page_params(request)
+    rt = runtime(request)
+    try:
+        rows, has_more = await anyio.to_thread.run_sync(
+            rt.repo.list_recordings, principal.org_id, principal.livemode, flt, page
+        )
+    except UnknownCursor as exc:
+        raise InvalidRequest(f"No such object for {exc.param}: '{exc.value}'", param=exc.param)
+    return json_response(list_object([recording_object(r) for r in rows], has_more, url))
+
+
+def _created_bound(request: Request, name: str) -> float | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return float(raw) if raw.replace(".", "", 1).isdigit() else timeutil.parse_iso(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid {name}: {raw!r}. Use an ISO 8601 timestamp or Unix seconds.", param=name
+        ) from None
+
+
+def _optional_choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query_params.get(name)
+    return None if value is None else one_of(value, allowed, name)
+
+
+async def list_recordings(request: Request) -> Response:
+    flt = RecordingFilter(
+        session_id=request.query_params.get("session_id") or None,
+        channel=_optional_choice(request, "channel", CHANNELS),
+        status=_optional_choice(request, "status", STATUSES),
+        created_gte=_created_bound(request, "created[gte]"),
+        created_lt=_created_bound(request, "created[lt]"),
+    )
+    return await _list(request, flt, "/v1/recordings")
+
+
+async def list_session_recordings(request: Request) -> Response:
+    principal = await authorize(request, "recordings:read")
+    session_id = request.path_params["session_id"]
+    rt = runtime(request)
+    session = await anyio.to_thread.run_sync(
+        rt.repo.get_session, principal.org_id, principal.livemode, session_id
+    )
+    if session is None:
+        raise missing("session", session_id, "session_id")
+    flt = RecordingFilter(
+        session_id=session_id, channel=_optional_choice(request, "channel", CHANNELS)
+    )
+    return await _list(request, flt, f"/v1/sessions/{session_id}/recordings")
+
+
+async def delete_recording_route(request: Request) -> Response:
+    principal = await authorize(request, "recordings:delete")
+    recording_id = request.path_params["recording_id"]
+    rec = await delete_recording(
+        runtime(request), principal.org_id, principal.livemode, recording_id
+    )
+    if rec is None:
+        raise missing("recording", recording_id, "recording_id")
+    return json_response({"id": rec.id, "object": "recording", "deleted": True})
+
+
+class _Upload:
+    """The parsed multipart form: the file spooled to a named temp file, and the fields."""
+
+    def __init__(self, path: Path, hint: str | None, fields: dict[str, str], digest: str) -> None:
+        self.path = path
+        self.hint = hint
+        self.fields = fields
+        self.digest = digest
+
+
+async def _receive_upload(request: Request, tmp_dir: Path, limit: int) -> _Upload:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise UnsupportedMedia(
+            "Send the recording as multipart/form-data with the audio in a 'file' field.",
+            code="unsupported_media_type",
+        )
+    too_large = PayloadTooLarge(
+        f"The file is larger than the {limit:,}-byte import limit.", param="file"
+    )
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
+        raise too_large
+
+    digest = hashlib.sha256()
+
+    async def counted() -> Any:
+        received = 0
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit + MULTIPART_OVERHEAD:
+                raise too_large
+            digest.update(chunk)
+            yield chunk
+
+    parser = MultiPartParser(request.headers, counted(), max_files=1, max_fields=100)
+    try:
+        form = await parser.parse()
+    except MultiPartException as exc:
+        raise InvalidRequest(f"The multipart body is malformed: {exc.message}") from None
+    try:
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise InvalidRequest("Missing required parameter: file.", param="file")
+        fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".upload", delete=False) as out:
+            path = Path(out.name)
+            size = 0
+            while chunk := await upload.read(1024 * 1024):
+                size += len(chunk)
+                out.write(chunk)
+        if size > limit:
+            path.unlink()
+            raise too_large
+        hint = " ".join(filter(None, (upload.filename, upload.content_type))) or None
+        return _Upload(path, hint, fields, digest.hexdigest())
+    finally:
+        await form.close()
+
+
+def _import_fields(fields: dict[str, str]) -> tuple[str, str | None, dict[str, str] | None]:
+    metadata: dict[str, str] = {}
+    for name, value in fields.items():
+        if name.startswith("metadata[") and name.endswith("]"):
+            metadata[name[9:-1]] = value
+        elif name not in ("session_id", "channel"):
+            raise InvalidRequest(f"Received unknown parameter: {name}.", param=name)
+    channel = one_of(fields.get("channel", "mixed"), IMPORT_CHANNELS, "channel")
+    return channel, fields.get("session_id") or None, validation.metadata(metadata or None)
+
+
+async def import_recording(request: Request) -> Response:
+    principal = await authorize(request, "sessions:write")
+    rt = runtime(request)
+    upload = await _receive_upload(
+        request, rt.settings.data_dir / "tmp", rt.settings.max_upload_bytes
+    )
+    try:
+
+        async def run() -> Response:
+            channel, session_id, metadata = _import_fields(upload.fields)
+            created = await import_audio(
+                rt,
+                principal.org_id,
+                principal.livemode,
+                ImportRequest(upload.path, upload.hint, channel, session_id, metadata),
+            )
+            body = recording_object(created[0])
+            if len(created) > 1:
+                # A dual import makes three recordings; the first (mixed) is the answer, the
+                # others are listed alongside so a client need not search for them.
+                body["related_recordings"] = [recording_object(r) for r in created[1:]]
+            return json_response(body, 202)
+
+        return await idempotent(request, principal, upload.digest, run)
+    finally:
+        upload.path.unlink(missing_ok=True)

@@ -1,0 +1,154 @@
+"""The ASGI application: routes, the one error renderer, request ids, metrics, lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+import anyio
+from starlette.exceptions import HTTPException
+from starlette.routing import Route, Router
+from starlette.types import Message, Receive, Scope, Send
+
+from kallrec import ids
+from kallrec.api import audio, recordings, sessions, system
+from kallrec.config import Settings
+from kallrec.errors import ApiError, MethodNotAllowed, NotFound, ServerError, render_error
+from kallrec.jobs.runner import run_background
+from kallrec.runtime import Runtime
+
+log = logging.getLogger("kallrec.http")
+
+ROUTES = [
+    Route("/v1/sessions", sessions.create_session, methods=["POST"]),
+    Route("/v1/sessions/{session_id}", sessions.get_session, methods=["GET"]),
+    Route("/v1/sessions/{session_id}/end", sessions.end_session_route, methods=["POST"]),
+    Route(
+        "/v1/sessions/{session_id}/recordings",
+        recordings.list_session_recordings,
+        methods=["GET"],
+    ),
+    Route("/v1/recordings", recordings.list_recordings, methods=["GET"]),
+    Route("/v1/recordings", recordings.import_recording, methods=["POST"]),
+    Route("/v1/recordings/{recording_id}", recordings.get_recording, methods=["GET"]),
+    Route("/v1/recordings/{recording_id}", recordings.delete_recording_route, methods=["DELETE"]),
+    # HEAD is answered by the same handler (Starlette adds it to GET routes).
+    Route("/v1/recordings/{recording_id}/audio", audio.recording_audio, methods=["GET"]),
+    Route("/healthz", system.healthz, methods=["GET"]),
+    Route("/readyz", system.readyz, methods=["GET"]),
+    Route("/metrics", system.metrics, methods=["GET"]),
+    Route("/openapi.json", system.openapi_json, methods=["GET"]),
+    Route("/docs", system.docs, methods=["GET"]),
+]
+
+
+def _http_exception(exc: HTTPException, path: str) -> ApiError:
+    if exc.status_code == 405:
+        allow = (exc.headers or {}).get("Allow", "")
+        return MethodNotAllowed(
+            f"{path} does not support this method; allowed: {allow}.",
+            headers={"allow": allow} if allow else None,
+        )
+    if exc.status_code == 404:
+        return NotFound(f"Unrecognized request URL: {path}.", code="route_not_found")
+    return ApiError(exc.detail, status=exc.status_code)
+
+
+class KallrecApp:
+    def __init__(self, settings: Settings, *, background: bool = True) -> None:
+        self.settings = settings
+        self.background = background
+        self.runtime: Runtime | None = None
+        self.router = Router(ROUTES, lifespan=self._lifespan)
+
+    def start(self) -> Runtime:
+        if self.runtime is None:
+            self.runtime = Runtime(self.settings)
+        return self.runtime
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: object) -> AsyncIterator[None]:
+        rt = self.start()
+        async with anyio.create_task_group() as tg:
+            if self.background:
+                tg.start_soon(run_background, rt)
+            try:
+                yield
+            finally:
+                tg.cancel_scope.cancel()
+        with anyio.CancelScope(shield=True):
+            await rt.auth.flush_last_used()
+        rt.close()
+        self.runtime = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Routers raise HTTPException for 404/405 (instead of answering in plain text) when an
+        # app is in the scope; that is how unknown routes reach the one error renderer.
+        scope["app"] = self
+        if scope["type"] != "http":
+            await self.router(scope, receive, send)
+            return
+        self.start()
+        await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = ids.new_id("req")
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        status = 500
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                extra = [(b"x-request-id", request_id.encode())]
+                extra += [
+                    (k.encode(), v.encode()) for k, v in state.get("rate_headers", {}).items()
+                ]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            try:
+                await self.router(scope, receive, send_with_headers)
+            except HTTPException as exc:
+                raise _http_exception(exc, scope["path"]) from None
+        except ApiError as exc:
+            if response_started:
+                raise
+            await self._send_error(exc, request_id, scope, send_with_headers)
+        except Exception:
+            if response_started:  # the client went away mid-body, or storage failed mid-read
+                log.warning("request %s ended early", request_id, exc_info=True)
+            else:
+                log.exception("request %s failed", request_id)
+                error = ServerError(
+                    "An internal error occurred. Quote the request id if you report it."
+                )
+                await self._send_error(error, request_id, scope, send_with_headers)
+        finally:
+            route = scope.get("route")
+            label = route.path if route is not None else "unmatched"
+            assert self.runtime is not None
+            self.runtime.metrics.observe(
+                label, scope["method"], status, time.perf_counter() - started
+            )
+
+    async def _send_error(self, error: ApiError, request_id: str, scope: Scope, send: Send) -> None:
+        status, body, headers = render_error(error, request_id)
+        if error.headers.get("x-ratelimit-limit"):
+            scope["state"]["rate_headers"] = {}
+        raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        body_out = b"" if scope["method"] == "HEAD" else body
+        await send({"type": "http.response.body", "body": body_out, "more_body": False})
+
+
+def create_app(settings: Settings | None = None, *, background: bool = True) -> KallrecApp:
+    """The app; with no settings they come from KALLREC_* (how `kallrec serve` workers start)."""
+    return KallrecApp(settings or Settings.from_env(), background=background)

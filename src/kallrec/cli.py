@@ -1,0 +1,376 @@
+"""The `kallrec` command: serve, keys, orgs, import, purge."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kallrec import timeutil
+from kallrec.config import Settings, SettingsError
+
+app = typer.Typer(
+    help="kallrec: self-hosted call recordings behind a Kallglot-compatible API.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+orgs_app = typer.Typer(help="List and configure organizations.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(orgs_app, name="orgs")
+
+err = Console(stderr=True)
+out = Console(highlight=False, soft_wrap=True)
+
+DataDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="KALLREC_DATA_DIR",
+        help="Where kallrec keeps its database and audio [default: ./kallrec-data].",
+        show_default=False,
+    ),
+]
+Mode = Annotated[str, typer.Option("--mode", help="live or test.")]
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _settings(data_dir: Path | None, **overrides: object) -> Settings:
+    try:
+        return Settings.from_env(data_dir=data_dir, **overrides)
+    except SettingsError as exc:
+        raise fail(str(exc), 2) from None
+
+
+def _runtime(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    from kallrec.runtime import Runtime
+
+    return Runtime(_settings(data_dir))
+
+
+def _livemode(mode: str) -> bool:
+    if mode not in ("live", "test"):
+        raise fail(f"--mode must be 'live' or 'test', not {mode!r}.", 2)
+    return mode == "live"
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: 127.0.0.1].")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port [default: 8000].")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes; use one per core [default: 1].")
+    ] = None,
+    offload: Annotated[
+        str | None, typer.Option(help="'nginx': let nginx send audio bytes (X-Accel-Redirect).")
+    ] = None,
+) -> None:
+    """Run the API server (SQLite + local disk by default; nothing else needed)."""
+    from granian import Granian
+    from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
+
+    settings = _settings(data_dir, host=host, port=port, workers=workers, offload=offload)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(settings.to_env())
+    # Every worker writes its metrics here; /metrics on any worker reports the sum.
+    metrics_dir = settings.data_dir / "run" / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
+
+    from kallrec import bootstrap
+
+    if bootstrap.is_new(settings.data_dir):
+        _print_demo(settings, asyncio.run(_make_demo(settings)))
+    out.print(
+        f"kallrec listening on {settings.base_url} ({settings.workers} worker(s), "
+        f"data in {settings.data_dir.resolve()})"
+    )
+    Granian(
+        "kallrec.app:create_app",
+        factory=True,
+        interface=Interfaces.ASGI,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        # A smaller per-connection buffer bounds memory under many slow readers.
+        http1_settings=HTTP1Settings(max_buffer_size=settings.http1_buffer_size),
+        log_level=settings.log_level,  # type: ignore[arg-type]
+        respawn_failed_workers=True,
+    ).serve()
+
+
+async def _make_demo(settings: Settings):  # type: ignore[no-untyped-def]
+    from kallrec.bootstrap import create_demo
+    from kallrec.runtime import Runtime
+
+    rt = Runtime(settings)
+    try:
+        return await create_demo(rt)
+    finally:
+        rt.close()
+
+
+def _print_demo(settings: Settings, demo) -> None:  # type: ignore[no-untyped-def]
+    url = f"{settings.base_url}/v1/recordings/{demo.recording_id}/audio"
+    out.print("New data directory: created organization 'demo' with a sample call.")
+    out.print(f"  test key:      {demo.key}")
+    out.print(f"  sample call:   {demo.recording_id}")
+    out.print(f"  try:           curl {url} -H 'Authorization: Bearer {demo.key}' -o recording.mp3")
+    out.print(f"  (saved in {settings.data_dir / 'DEMO.txt'})")
+
+
+# -- keys --------------------------------------------------------------------------------------
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option("--org", help="Organization (created if it does not exist).")],
+    mode: Mode = "live",
+    name: Annotated[str | None, typer.Option(help="A label to recognise the key by.")] = None,
+    scope: Annotated[
+        list[str] | None, typer.Option("--scope", help="Repeat for several; default: all.")
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Create a key; the secret is printed once, alone on the last line."""
+    from kallrec.admin import AdminError, create_key
+
+    livemode = _livemode(mode)
+    rt = _runtime(data_dir)
+    try:
+        secret, record, _ = create_key(
+            rt.repo,
+            org,
+            livemode=livemode,
+            name=name,
+            scopes=scope or (),
+            retention_days=rt.settings.default_retention_days,
+        )
+    except AdminError as exc:
+        raise fail(str(exc), 2) from None
+    err.print(f"Created {mode} key {record.id} for '{org}' with scopes: {record.scopes}")
+    err.print("Store it now: the secret is not shown again.")
+    out.print(secret)
+
+
+@keys_app.command("list")
+def keys_list(
+    org: Annotated[str | None, typer.Option("--org", help="Only this organization.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """List keys (never their secrets)."""
+    from kallrec.admin import AdminError, require_org
+
+    rt = _runtime(data_dir)
+    try:
+        org_id = require_org(rt.repo, org).id if org else None
+    except AdminError as exc:
+        raise fail(str(exc)) from None
+    table = Table(
+        "id", "prefix", "org", "mode", "name", "scopes", "created", "last used", "revoked"
+    )
+    for key, org_name in rt.repo.list_keys(org_id):
+        table.add_row(
+            key.id,
+            key.prefix,
+            org_name,
+            "live" if key.livemode else "test",
+            key.name or "",
+            key.scopes,
+            timeutil.iso(key.created_at),
+            timeutil.iso(key.last_used_at) or "never",
+            timeutil.iso(key.revoked_at) or "",
+        )
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_or_id: Annotated[str, typer.Argument(help="The key id (key_…) or the secret (sk_…).")],
+    data_dir: DataDir = None,
+) -> None:
+    """Revoke a key: refused at once here, within seconds by running servers."""
+    from kallrec.admin import AdminError, revoke_key
+
+    rt = _runtime(data_dir)
+    try:
+        revoked = revoke_key(rt.repo, key_or_id)
+    except AdminError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"Revoked {revoked.id} ({revoked.prefix}).")
+
+
+# -- orgs --------------------------------------------------------------------------------------
+
+
+@orgs_app.command("list")
+def orgs_list(data_dir: DataDir = None) -> None:
+    """List organizations and their retention."""
+    rt = _runtime(data_dir)
+    table = Table("id", "name", "retention (days)", "created")
+    for org in rt.repo.list_orgs():
+        table.add_row(org.id, org.name, str(org.retention_days), timeutil.iso(org.created_at))
+    Console(width=200 if not sys.stdout.isatty() else None).print(table)
+
+
+@orgs_app.command("update")
+def orgs_update(
+    org: Annotated[str, typer.Argument(help="Organization name.")],
+    retention_days: Annotated[
+        int, typer.Option("--retention-days", min=1, help="Keep audio this many days.")
+    ],
+    data_dir: DataDir = None,
+) -> None:
+    """Change an organization's retention (applies to its existing recordings too)."""
+    from kallrec.admin import AdminError, require_org
+
+    rt = _runtime(data_dir)
+    try:
+        found = require_org(rt.repo, org)
+    except AdminError as exc:
+        raise fail(str(exc)) from None
+    rt.repo.set_retention(found.id, retention_days)
+    out.print(f"'{org}' now keeps recordings for {retention_days} day(s).")
+
+
+# -- import ------------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="WAV (PCM/μ-law/A-law), raw μ-law (.ul) or MP3.")],
+    org: Annotated[str, typer.Option("--org", help="Organization that owns the recording.")],
+    mode: Mode = "live",
+    session_id: Annotated[
+        str | None, typer.Option("--session-id", help="Attach to this session.")
+    ] = None,
+    channel: Annotated[
+        str,
+        typer.Option(help="mixed, agent, customer, or dual (stereo: left agent, right customer)."),
+    ] = "mixed",
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once queued; a running server encodes it.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Import a call recording; prints each new recording id on its own line, last."""
+    livemode = _livemode(mode)
+    if not file.is_file():
+        raise fail(f"{file}: no such file.", 2)
+    rt = _runtime(data_dir)
+    try:
+        code = asyncio.run(_import(rt, file, org, livemode, session_id, channel, no_wait))
+    finally:
+        rt.close()
+    raise typer.Exit(code)
+
+
+async def _import(rt, file, org, livemode, session_id, channel, no_wait) -> int:  # type: ignore[no-untyped-def]
+    import tempfile
+
+    from kallrec.admin import AdminError, require_org
+    from kallrec.errors import ApiError
+    from kallrec.importing import ImportRequest, import_audio
+    from kallrec.jobs.runner import run_one_job
+
+    try:
+        owner = require_org(rt.repo, org)
+    except AdminError as exc:
+        raise fail(str(exc)) from None
+    # The importer consumes its input; give it a copy, never the user's file.
+    tmp_dir = rt.settings.data_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=file.suffix, delete=False) as fh:
+        copy = Path(fh.name)
+    shutil.copyfile(file, copy)
+    try:
+        recs = await import_audio(
+            rt, owner.id, livemode, ImportRequest(copy, file.name, channel, session_id)
+        )
+    except ApiError as exc:
+        raise fail(f"{file}: {exc.message}") from None
+    finally:
+        copy.unlink(missing_ok=True)
+    failed = False
+    if not no_wait:
+        pending = {r.id for r in recs}
+        while pending:
+            if not await run_one_job(rt):
+                await asyncio.sleep(0.2)  # a running server has the job: wait for it
+            for rec_id in list(pending):
+                rec = rt.repo.get_recording_any(rec_id)
+                if rec is None or rec.status != "processing":
+                    pending.discard(rec_id)
+                    if rec is None or rec.status != "ready":
+                        failed = True
+                        reason = rec.failure_reason if rec else "deleted"
+                        err.print(f"[red]error:[/red] {rec_id} failed: {reason}")
+                    else:
+                        err.print(
+                            f"{rec.id}: {rec.channel}, {rec.duration:.1f} s, {rec.size:,} bytes"
+                        )
+    for rec in recs:
+        out.print(rec.id)
+    return 1 if failed else 0
+
+
+# -- purge -------------------------------------------------------------------------------------
+
+
+@app.command()
+def purge(
+    org: Annotated[str | None, typer.Option("--org", help="Only this organization.")] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(help="Expire recordings whose expires_at is before this ISO 8601 time."),
+    ] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Purge the audio of recordings past retention now (default cut-off: now)."""
+    from kallrec.admin import AdminError, require_org
+    from kallrec.recordings import purge_expired, reap_files
+
+    try:
+        cutoff = timeutil.parse_iso(before) if before else None
+    except ValueError:
+        raise fail(f"--before {before!r} is not an ISO 8601 timestamp.", 2) from None
+    rt = _runtime(data_dir)
+    try:
+        org_id = require_org(rt.repo, org).id if org else None
+    except AdminError as exc:
+        raise fail(str(exc)) from None
+
+    async def run() -> tuple[int, int]:
+        expired = await purge_expired(rt, cutoff, org_id)
+        return len(expired), await reap_files(rt)
+
+    count, removed = asyncio.run(run())
+    out.print(f"Expired {count} recording(s); removed {removed} file(s) past their grace period.")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The one Settings object.
+
+Every knob comes from a ``KALLREC_*`` environment variable; CLI flags are turned into the same
+variables before the server (and its worker processes) start, so a worker and the CLI always read
+settings the same way. Validation happens here, once, at startup.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from kallrec.audio.encode import ALLOWED_BITRATES
+
+ENV_PREFIX = "KALLREC_"
+
+
+class SettingsError(ValueError):
+    """A setting has a value kallrec cannot run with."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("kallrec-data")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    # Metadata database; the default is a SQLite file inside data_dir.
+    database_url: str = ""
+    # Where audio lives; the default is a directory inside data_dir.
+    storage_url: str = ""
+    mp3_bitrate_kbps: int = 32
+    max_upload_bytes: int = 500 * 1024 * 1024
+    default_retention_days: int = 30
+    # Requests per key per minute; 0 disables the limiter.
+    rate_limit_per_minute: int = 100_000
+    # How long a key or ready-recording lookup is trusted in a process that did not change it.
+    cache_ttl_seconds: float = 2.0
+    purge_interval_seconds: float = 60.0
+    job_poll_seconds: float = 0.5
+    job_lease_seconds: float = 60.0
+    # Deleted/purged files stay on disk this long so an in-flight download never loses its file.
+    delete_grace_seconds: float = 120.0
+    session_token_ttl_seconds: int = 300
+    public_url: str = ""
+    offload: str = ""
+    offload_prefix: str = "/_kallrec_internal/"
+    log_level: str = "info"
+    http1_buffer_size: int = 65536
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'kallrec.db').resolve()}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or f"file://{(self.data_dir / 'audio').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        return f"http://{host}:{self.port}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _coerce(f.name, raw, f.type)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(str(values["data_dir"]))
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.mp3_bitrate_kbps not in ALLOWED_BITRATES:
+            allowed = ", ".join(str(b) for b in ALLOWED_BITRATES)
+            raise SettingsError(
+                f"KALLREC_MP3_BITRATE_KBPS={self.mp3_bitrate_kbps} is not allowed: MP3 at 8 kHz "
+                f"supports {allowed} kbps (LAME silently caps anything above 64)."
+            )
+        if not 1 <= self.port <= 65535:
+            raise SettingsError(f"KALLREC_PORT={self.port} is not a TCP port.")
+        if self.workers < 1:
+            raise SettingsError("KALLREC_WORKERS must be at least 1.")
+        if self.max_upload_bytes < 1:
+            raise SettingsError("KALLREC_MAX_UPLOAD_BYTES must be positive.")
+        if self.default_retention_days < 1:
+            raise SettingsError("KALLREC_DEFAULT_RETENTION_DAYS must be at least 1.")
+        if self.offload not in ("", "nginx"):
+            raise SettingsError(f"KALLREC_OFFLOAD={self.offload!r}: the only offload is 'nginx'.")
+        if self.rate_limit_per_minute < 0:
+            raise SettingsError("KALLREC_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive.")
+
+    def to_env(self) -> dict[str, str]:
+        """The environment that reproduces these settings in another process."""
+        out: dict[str, str] = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            out[ENV_PREFIX + f.name.upper()] = str(value)
+        return out
+
+
+def _coerce(name: str, raw: str, kind: object) -> object:
+    kind_name = kind if isinstance(kind, str) else getattr(kind, "__name__", str(kind))
+    try:
+        if kind_name == "int":
+            return int(raw)
+        if kind_name == "float":
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a number.") from None
+    if kind_name == "Path":
+        return Path(raw)
+    return raw

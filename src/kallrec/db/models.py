@@ -1,0 +1,100 @@
+"""Rows as typed, immutable records. The API layer turns them into JSON objects."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, Self
+
+from sqlalchemy.engine import RowMapping
+
+
+class _FromRow:
+    @classmethod
+    def from_row(cls, row: RowMapping) -> Self:
+        return cls(**{f.name: row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Organization(_FromRow):
+    id: str
+    name: str
+    retention_days: int
+    created_at: float
+
+
+@dataclass(frozen=True)
+class ApiKey(_FromRow):
+    id: str
+    org_id: str
+    livemode: bool
+    name: str | None
+    prefix: str
+    hash: str
+    scopes: str
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(self.scopes.split())
+
+
+@dataclass(frozen=True)
+class Session(_FromRow):
+    id: str
+    org_id: str
+    livemode: bool
+    mode: str
+    source_language: str | None
+    target_language: str | None
+    provider: str | None
+    status: str
+    recording_enabled: bool
+    recording_channels: str
+    metadata: str | None
+    stream_token: str | None
+    stream_token_expires_at: float | None
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+
+    @property
+    def metadata_dict(self) -> dict[str, Any] | None:
+        return None if self.metadata is None else json.loads(self.metadata)
+
+
+@dataclass(frozen=True)
+class Recording(_FromRow):
+    id: str
+    org_id: str
+    livemode: bool
+    session_id: str
+    channel: str
+    status: str
+    duration: float | None
+    size: int | None
+    content_hash: str | None
+    storage_key: str | None
+    staging_key: str | None
+    failure_reason: str | None
+    created_at: float
+    ready_at: float | None
+    expires_at: float
+    expired_at: float | None
+    deleted_at: float | None
+
+
+@dataclass(frozen=True)
+class Job(_FromRow):
+    id: str
+    kind: str
+    subject_id: str
+    status: str
+    attempts: int
+    run_after: float
+    lease_until: float | None
+    last_error: str | None
+    created_at: float
+    updated_at: float

@@ -1,0 +1,585 @@
+"""Every query kallrec makes, named after the use case it serves.
+
+All lookups of tenant data take the organization and the mode (live/test): a row of another
+organization or mode is simply not found, which is how foreign ids become plain 404s.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from kallrec import ids, timeutil
+from kallrec.db import schema as t
+from kallrec.db.engine import Database
+from kallrec.db.models import ApiKey, Job, Organization, Recording, Session
+
+ABANDONED_AFTER_SECONDS = 600
+
+
+class UnknownCursor(LookupError):
+    def __init__(self, param: str, value: str) -> None:
+        super().__init__(value)
+        self.param = param
+        self.value = value
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int = 20
+    starting_after: str | None = None
+    ending_before: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordingFilter:
+    session_id: str | None = None
+    channel: str | None = None
+    status: str | None = None
+    created_gte: float | None = None
+    created_lt: float | None = None
+
+
+@dataclass(frozen=True)
+class NewRecording:
+    id: str
+    channel: str
+    staging_key: str
+
+
+class Repository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- organizations ---------------------------------------------------------------------
+
+    def get_org_by_name(self, name: str) -> Organization | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(t.organizations).where(t.organizations.c.name == name))
+            found = row.mappings().first()
+        return Organization.from_row(found) if found else None
+
+    def get_org(self, org_id: str) -> Organization | None:
+        with self.db.read() as conn:
+            found = (
+                conn.execute(select(t.organizations).where(t.organizations.c.id == org_id))
+                .mappings()
+                .first()
+            )
+        return Organization.from_row(found) if found else None
+
+    def ensure_org(self, name: str, retention_days: int) -> tuple[Organization, bool]:
+        """The organization called ``name``, created if missing; True when it was created."""
+        existing = self.get_org_by_name(name)
+        if existing:
+            return existing, False
+        org = Organization(ids.new_id("org"), name, retention_days, timeutil.now())
+        try:
+            with self.db.write() as conn:
+                conn.execute(insert(t.organizations).values(**org.__dict__))
+        except IntegrityError:  # another process created it first
+            again = self.get_org_by_name(name)
+            assert again is not None
+            return again, False
+        return org, True
+
+    def list_orgs(self) -> list[Organization]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(t.organizations).order_by(t.organizations.c.name))
+            return [Organization.from_row(r) for r in rows.mappings()]
+
+    def set_retention(self, org_id: str, days: int) -> None:
+        """Changes the retention of the organization and of its recordings still holding audio."""
+        seconds = days * 86400
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.organizations)
+                .where(t.organizations.c.id == org_id)
+                .values(retention_days=days)
+            )
+            conn.execute(
+                update(t.recordings)
+                .where(
+                    t.recordings.c.org_id == org_id,
+                    t.recordings.c.status.in_(("processing", "ready", "failed")),
+                )
+                .values(expires_at=t.recordings.c.created_at + seconds)
+            )
+
+    # -- API keys --------------------------------------------------------------------------
+
+    def insert_key(self, key: ApiKey) -> None:
+        with self.db.write() as conn:
+            conn.execute(insert(t.api_keys).values(**key.__dict__))
+
+    def find_key_by_hash(self, key_hash: str) -> ApiKey | None:
+        with self.db.read() as conn:
+            row = (
+                conn.execute(select(t.api_keys).where(t.api_keys.c.hash == key_hash))
+                .mappings()
+                .first()
+            )
+        return ApiKey.from_row(row) if row else None
+
+    def list_keys(self, org_id: str | None = None) -> list[tuple[ApiKey, str]]:
+        query = (
+            select(t.api_keys, t.organizations.c.name.label("org_name"))
+            .join(t.organizations, t.organizations.c.id == t.api_keys.c.org_id)
+            .order_by(t.organizations.c.name, t.api_keys.c.id)
+        )
+        if org_id:
+            query = query.where(t.api_keys.c.org_id == org_id)
+        with self.db.read() as conn:
+            return [(ApiKey.from_row(r), r["org_name"]) for r in conn.execute(query).mappings()]
+
+    def revoke_key(
+        self, *, key_id: str | None = None, key_hash: str | None = None
+    ) -> ApiKey | None:
+        column, value = (t.api_keys.c.id, key_id) if key_id else (t.api_keys.c.hash, key_hash)
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.api_keys)
+                .where(column == value, t.api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=timeutil.now())
+            )
+            row = conn.execute(select(t.api_keys).where(column == value)).mappings().first()
+        return ApiKey.from_row(row) if row else None
+
+    def touch_keys(self, last_used: dict[str, float]) -> None:
+        if not last_used:
+            return
+        with self.db.write() as conn:
+            for key_id, when in last_used.items():
+                conn.execute(
+                    update(t.api_keys).where(t.api_keys.c.id == key_id).values(last_used_at=when)
+                )
+
+    # -- sessions --------------------------------------------------------------------------
+
+    def insert_session(self, session: Session) -> None:
+        with self.db.write() as conn:
+            conn.execute(insert(t.sessions).values(**session.__dict__))
+
+    def get_session(self, org_id: str, livemode: bool, session_id: str) -> Session | None:
+        with self.db.read() as conn:
+            return _get_session(conn, org_id, livemode, session_id)
+
+    def end_session(
+        self, org_id: str, livemode: bool, session_id: str, channels: Sequence[NewRecording]
+    ) -> tuple[Session, list[str]] | None:
+        """Ends a session once: the first call creates its recordings and their jobs."""
+        with self.db.write() as conn:
+            session = _get_session(conn, org_id, livemode, session_id)
+            if session is None:
+                return None
+            if session.status == "ended":
+                return session, []
+            now = timeutil.now()
+            conn.execute(
+                update(t.sessions)
+                .where(t.sessions.c.id == session_id)
+                .values(
+                    status="ended",
+                    ended_at=now,
+                    started_at=session.started_at or now,
+                    stream_token=None,
+                    stream_token_expires_at=None,
+                )
+            )
+            created = self._insert_recordings(conn, session, channels, now)
+            ended = _get_session(conn, org_id, livemode, session_id)
+            assert ended is not None
+            return ended, created
+
+    # -- recordings ------------------------------------------------------------------------
+
+    def create_imported_recordings(
+        self, session: Session, *, new_session: bool, channels: Sequence[NewRecording]
+    ) -> list[str]:
+        """Inserts (the session and) processing recordings and their jobs in one transaction."""
+        with self.db.write() as conn:
+            if new_session:
+                conn.execute(insert(t.sessions).values(**session.__dict__))
+            return self._insert_recordings(conn, session, channels, timeutil.now())
+
+    def _insert_recordings(
+        self, conn: Connection, session: Session, channels: Sequence[NewRecording], now: float
+    ) -> list[str]:
+        if not channels:
+            return []
+        retention_days = conn.execute(
+            select(t.organizations.c.retention_days).where(t.organizations.c.id == session.org_id)
+        ).scalar_one()
+        expires_at = now + retention_days * 86400
+        for item in channels:
+            conn.execute(
+                insert(t.recordings).values(
+                    id=item.id,
+                    org_id=session.org_id,
+                    livemode=session.livemode,
+                    session_id=session.id,
+                    channel=item.channel,
+                    status="processing",
+                    staging_key=item.staging_key,
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            _enqueue(conn, "process_recording", item.id, now)
+        return [item.id for item in channels]
+
+    def get_recording(self, org_id: str, livemode: bool, recording_id: str) -> Recording | None:
+        with self.db.read() as conn:
+            row = (
+                conn.execute(
+                    select(t.recordings).where(
+                        t.recordings.c.id == recording_id,
+                        t.recordings.c.org_id == org_id,
+                        t.recordings.c.livemode == livemode,
+                        t.recordings.c.deleted_at.is_(None),
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return Recording.from_row(row) if row else None
+
+    def get_recording_any(self, recording_id: str) -> Recording | None:
+        """For background jobs, which act on behalf of no particular key."""
+        with self.db.read() as conn:
+            row = (
+                conn.execute(select(t.recordings).where(t.recordings.c.id == recording_id))
+                .mappings()
+                .first()
+            )
+        return Recording.from_row(row) if row else None
+
+    def list_recordings(
+        self, org_id: str, livemode: bool, flt: RecordingFilter, page: Page
+    ) -> tuple[list[Recording], bool]:
+        r = t.recordings
+        conds = [r.c.org_id == org_id, r.c.livemode == livemode, r.c.deleted_at.is_(None)]
+        if flt.session_id:
+            conds.append(r.c.session_id == flt.session_id)
+        if flt.channel:
+            conds.append(r.c.channel == flt.channel)
+        if flt.status:
+            conds.append(r.c.status == flt.status)
+        if flt.created_gte is not None:
+            conds.append(r.c.created_at >= flt.created_gte)
+        if flt.created_lt is not None:
+            conds.append(r.c.created_at < flt.created_lt)
+        with self.db.read() as conn:
+            rows, has_more = _paginate(conn, r, and_(*conds), page, org_id, livemode)
+        return [Recording.from_row(row) for row in rows], has_more
+
+    def mark_recording_ready(
+        self, recording_id: str, *, storage_key: str, size: int, content_hash: str, duration: float
+    ) -> bool:
+        """Flips processing → ready; False when the recording was deleted meanwhile."""
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(t.recordings)
+                .where(
+                    t.recordings.c.id == recording_id,
+                    t.recordings.c.status == "processing",
+                    t.recordings.c.deleted_at.is_(None),
+                )
+                .values(
+                    status="ready",
+                    storage_key=storage_key,
+                    size=size,
+                    content_hash=content_hash,
+                    duration=duration,
+                    ready_at=timeutil.now(),
+                )
+            )
+            return result.rowcount == 1
+
+    def mark_recording_failed(self, recording_id: str, reason: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.recordings)
+                .where(t.recordings.c.id == recording_id, t.recordings.c.status == "processing")
+                .values(status="failed", failure_reason=reason)
+            )
+
+    def clear_staging(self, recording_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.recordings)
+                .where(t.recordings.c.id == recording_id)
+                .values(staging_key=None)
+            )
+
+    def delete_recording(
+        self, org_id: str, livemode: bool, recording_id: str, grace_seconds: float
+    ) -> Recording | None:
+        """Soft-deletes and schedules the file for removal after in-flight reads can finish."""
+        with self.db.write() as conn:
+            row = (
+                conn.execute(
+                    select(t.recordings).where(
+                        t.recordings.c.id == recording_id,
+                        t.recordings.c.org_id == org_id,
+                        t.recordings.c.livemode == livemode,
+                        t.recordings.c.deleted_at.is_(None),
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            rec = Recording.from_row(row)
+            now = timeutil.now()
+            conn.execute(
+                update(t.recordings)
+                .where(t.recordings.c.id == recording_id)
+                .values(deleted_at=now, storage_key=None, staging_key=None)
+            )
+            for key in (rec.storage_key, rec.staging_key):
+                if key:
+                    _schedule_file_removal(conn, key, now + grace_seconds)
+            return rec
+
+    def expire_due_recordings(
+        self, before: float, grace_seconds: float, org_id: str | None = None, limit: int = 500
+    ) -> list[Recording]:
+        """Marks recordings past expires_at as expired; their files go to the reaper."""
+        r = t.recordings
+        conds = [
+            r.c.status.in_(("processing", "ready", "failed")),
+            r.c.expires_at <= before,
+            r.c.deleted_at.is_(None),
+        ]
+        if org_id:
+            conds.append(r.c.org_id == org_id)
+        with self.db.write() as conn:
+            rows = conn.execute(select(r).where(*conds).order_by(r.c.id).limit(limit)).mappings()
+            expired = [Recording.from_row(row) for row in rows]
+            now = timeutil.now()
+            for rec in expired:
+                conn.execute(
+                    update(r)
+                    .where(r.c.id == rec.id)
+                    .values(status="expired", expired_at=now, storage_key=None, staging_key=None)
+                )
+                for key in (rec.storage_key, rec.staging_key):
+                    if key:
+                        _schedule_file_removal(conn, key, now + grace_seconds)
+                conn.execute(
+                    update(t.jobs)
+                    .where(t.jobs.c.subject_id == rec.id, t.jobs.c.status == "queued")
+                    .values(status="done", updated_at=now)
+                )
+        return expired
+
+    def count_recordings_by_status(self) -> dict[str, int]:
+        r = t.recordings
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(r.c.status, func.count())
+                .where(r.c.deleted_at.is_(None))
+                .group_by(r.c.status)
+            )
+            return {status: count for status, count in rows}
+
+    # -- file reaper -----------------------------------------------------------------------
+
+    def files_to_remove(self, now: float, limit: int = 500) -> list[str]:
+        fr = t.file_reaper
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(fr.c.storage_key).where(fr.c.remove_after <= now).limit(limit)
+            )
+            return [key for (key,) in rows]
+
+    def forget_removed_files(self, keys: Sequence[str]) -> None:
+        if keys:
+            with self.db.write() as conn:
+                conn.execute(delete(t.file_reaper).where(t.file_reaper.c.storage_key.in_(keys)))
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def claim_job(self, kinds: Sequence[str], lease_seconds: float) -> Job | None:
+        """Takes the oldest due job whose lease (if any) has run out, for lease_seconds."""
+        now = timeutil.now()
+        j = t.jobs
+        with self.db.write() as conn:
+            row = (
+                conn.execute(
+                    select(j)
+                    .where(
+                        j.c.kind.in_(kinds),
+                        j.c.status == "queued",
+                        j.c.run_after <= now,
+                        or_(j.c.lease_until.is_(None), j.c.lease_until <= now),
+                    )
+                    .order_by(j.c.run_after, j.c.id)
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            conn.execute(
+                update(j)
+                .where(j.c.id == row["id"])
+                .values(lease_until=now + lease_seconds, attempts=j.c.attempts + 1, updated_at=now)
+            )
+            claimed = conn.execute(select(j).where(j.c.id == row["id"])).mappings().one()
+            return Job.from_row(claimed)
+
+    def finish_job(self, job_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == job_id)
+                .values(status="done", lease_until=None, updated_at=timeutil.now())
+            )
+
+    def retry_job(self, job_id: str, error: str, delay: float, give_up: bool) -> None:
+        now = timeutil.now()
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.jobs)
+                .where(t.jobs.c.id == job_id)
+                .values(
+                    status="failed" if give_up else "queued",
+                    lease_until=None,
+                    run_after=now + delay,
+                    last_error=error[:2000],
+                    updated_at=now,
+                )
+            )
+
+    def count_waiting_jobs(self) -> dict[str, int]:
+        j = t.jobs
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(j.c.kind, func.count()).where(j.c.status == "queued").group_by(j.c.kind)
+            )
+            return {kind: count for kind, count in rows}
+
+    # -- idempotency -----------------------------------------------------------------------
+
+    def begin_idempotent(
+        self, org_id: str, livemode: bool, key: str, request_hash: str, now: float, ttl: float
+    ) -> dict[str, Any] | None:
+        """Reserves ``key``; returns the stored row instead when it already exists (and is live)."""
+        ik = t.idempotency_keys
+        scope = and_(ik.c.org_id == org_id, ik.c.livemode == livemode, ik.c.key == key)
+        with self.db.write() as conn:
+            row = conn.execute(select(ik).where(scope)).mappings().first()
+            # A 'running' row that old belongs to a process that died mid-request: take it over.
+            abandoned = (
+                row is not None
+                and row["status"] == "running"
+                and (row["created_at"] < now - ABANDONED_AFTER_SECONDS)
+            )
+            if row is not None and row["created_at"] > now - ttl and not abandoned:
+                return dict(row)
+            if row is not None:
+                conn.execute(delete(ik).where(scope))
+            conn.execute(
+                insert(ik).values(
+                    org_id=org_id,
+                    livemode=livemode,
+                    key=key,
+                    request_hash=request_hash,
+                    status="running",
+                    created_at=now,
+                )
+            )
+            return None
+
+    def finish_idempotent(
+        self, org_id: str, livemode: bool, key: str, status: int, body: bytes | None
+    ) -> None:
+        ik = t.idempotency_keys
+        scope = and_(ik.c.org_id == org_id, ik.c.livemode == livemode, ik.c.key == key)
+        with self.db.write() as conn:
+            if body is None:  # the request failed in a way that must not be replayed
+                conn.execute(delete(ik).where(scope))
+            else:
+                conn.execute(
+                    update(ik)
+                    .where(scope)
+                    .values(status="done", response_status=status, response_body=body.decode())
+                )
+
+
+def _get_session(conn: Connection, org_id: str, livemode: bool, session_id: str) -> Session | None:
+    row = (
+        conn.execute(
+            select(t.sessions).where(
+                t.sessions.c.id == session_id,
+                t.sessions.c.org_id == org_id,
+                t.sessions.c.livemode == livemode,
+            )
+        )
+        .mappings()
+        .first()
+    )
+    return Session.from_row(row) if row else None
+
+
+def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
+    conn.execute(
+        insert(t.jobs).values(
+            id=ids.new_id("job"),
+            kind=kind,
+            subject_id=subject_id,
+            status="queued",
+            attempts=0,
+            run_after=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def _schedule_file_removal(conn: Connection, key: str, when: float) -> None:
+    fr = t.file_reaper
+    exists = conn.execute(select(fr.c.storage_key).where(fr.c.storage_key == key)).first()
+    if exists is None:
+        conn.execute(insert(fr).values(storage_key=key, remove_after=when))
+
+
+def _paginate(
+    conn: Connection, table: Table, where: Any, page: Page, org_id: str, livemode: bool
+) -> tuple[list[Any], bool]:
+    """Newest-first cursor pagination over ULID ids (which sort by creation time)."""
+    idc = table.c.id
+    for param, cursor in (
+        ("starting_after", page.starting_after),
+        ("ending_before", page.ending_before),
+    ):
+        if cursor is None:
+            continue
+        found = conn.execute(
+            select(idc).where(idc == cursor, table.c.org_id == org_id, table.c.livemode == livemode)
+        ).first()
+        if found is None:
+            raise UnknownCursor(param, cursor)
+    if page.ending_before is not None:
+        query = select(table).where(where, idc > page.ending_before).order_by(idc.asc())
+        rows = list(conn.execute(query.limit(page.limit + 1)).mappings())
+        has_more = len(rows) > page.limit
+        return list(reversed(rows[: page.limit])), has_more
+    query = select(table).where(where)
+    if page.starting_after is not None:
+        query = query.where(idc < page.starting_after)
+    rows = list(conn.execute(query.order_by(idc.desc()).limit(page.limit + 1)).mappings())
+    return rows[: page.limit], len(rows) > page.limit
+
+
+def metadata_json(metadata: dict[str, str] | None) -> str | None:
+    return None if metadata is None else json.dumps(metadata, separators=(",", ":"))

@@ -1,0 +1,137 @@
+"""Tables, in SQLAlchemy Core. Timestamps are Unix seconds (float); the API formats them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schema_version = Table(
+    "schema_version",
+    metadata,
+    Column("version", Integer, primary_key=True),
+)
+
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("name", String, nullable=False, unique=True),
+    Column("retention_days", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("organizations.id"), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("name", String, nullable=True),
+    # The first characters of the key, to recognise it in `keys list` without the secret.
+    Column("prefix", String, nullable=False),
+    Column("hash", String, nullable=False, unique=True),
+    Column("scopes", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("last_used_at", Float, nullable=True),
+    Column("revoked_at", Float, nullable=True),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("organizations.id"), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("mode", String, nullable=False),
+    Column("source_language", String, nullable=True),
+    Column("target_language", String, nullable=True),
+    Column("provider", String, nullable=True),
+    Column("status", String, nullable=False),
+    Column("recording_enabled", Boolean, nullable=False),
+    Column("recording_channels", String, nullable=False),
+    Column("metadata", Text, nullable=True),
+    Column("stream_token", String, nullable=True),
+    Column("stream_token_expires_at", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("started_at", Float, nullable=True),
+    Column("ended_at", Float, nullable=True),
+    Index("ix_sessions_scope", "org_id", "livemode", "id"),
+)
+
+recordings = Table(
+    "recordings",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("organizations.id"), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("session_id", String, ForeignKey("sessions.id"), nullable=False),
+    Column("channel", String, nullable=False),
+    Column("status", String, nullable=False),
+    Column("duration", Float, nullable=True),
+    Column("size", Integer, nullable=True),
+    Column("content_hash", String, nullable=True),
+    Column("storage_key", String, nullable=True),
+    Column("staging_key", String, nullable=True),
+    Column("failure_reason", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("ready_at", Float, nullable=True),
+    Column("expires_at", Float, nullable=False),
+    Column("expired_at", Float, nullable=True),
+    Column("deleted_at", Float, nullable=True),
+    Index("ix_recordings_scope", "org_id", "livemode", "id"),
+    Index("ix_recordings_session", "session_id", "id"),
+    Index("ix_recordings_expiry", "status", "expires_at"),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("subject_id", String, nullable=False),
+    Column("status", String, nullable=False),  # queued | done | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("run_after", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_jobs_due", "status", "run_after"),
+)
+
+# Files to remove once no in-flight download can still be reading them (see delete_grace_seconds).
+file_reaper = Table(
+    "file_reaper",
+    metadata,
+    Column("storage_key", String, primary_key=True),
+    Column("remove_after", Float, nullable=False),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("org_id", String, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("key", String, nullable=False),
+    Column("request_hash", String, nullable=False),
+    Column("status", String, nullable=False),  # running | done
+    Column("response_status", Integer, nullable=True),
+    Column("response_body", Text, nullable=True),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("org_id", "livemode", "key", name="uq_idempotency"),
+)
+
+SCHEMA_VERSION = 1

@@ -1,0 +1,84 @@
+"""The durable job that turns a recording's staged PCM into its MP3.
+
+Idempotent: run twice (a crash, an expired lease), it writes the same object again and the
+'ready' flip happens once. The row becomes ready only after the MP3 is durable in storage.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from pathlib import Path
+
+import anyio
+import numpy as np
+
+from kallrec.audio.decode import TARGET_RATE
+from kallrec.audio.encode import encode_mp3_to_file
+from kallrec.runtime import Runtime
+from kallrec.storage import ObjectMissing
+
+log = logging.getLogger("kallrec.jobs")
+
+
+class PermanentJobError(Exception):
+    """Retrying cannot help; the recording is marked failed at once."""
+
+
+def audio_key(org_id: str, recording_id: str) -> str:
+    return f"recordings/{org_id}/{recording_id}.mp3"
+
+
+def _encode(pcm_path: Path, mp3_path: Path, bitrate: int) -> tuple[int, str, float]:
+    samples = np.fromfile(pcm_path, dtype="<i2")
+    digest = hashlib.sha256()
+
+    class _Hashing:
+        def __init__(self, fh) -> None:  # type: ignore[no-untyped-def]
+            self.fh = fh
+
+        def write(self, data: bytes) -> int:
+            digest.update(data)
+            return self.fh.write(data)  # type: ignore[no-any-return]
+
+    with open(mp3_path, "wb") as fh:
+        size = encode_mp3_to_file(samples, _Hashing(fh), bitrate_kbps=bitrate)  # type: ignore[arg-type]
+    return size, digest.hexdigest(), len(samples) / TARGET_RATE
+
+
+async def process_recording(rt: Runtime, recording_id: str) -> None:
+    rec = await anyio.to_thread.run_sync(rt.repo.get_recording_any, recording_id)
+    if rec is None or rec.deleted_at is not None or rec.status not in ("processing", "ready"):
+        return
+    if rec.status == "ready":  # a crash came after the flip: only the staging is left to tidy
+        if rec.staging_key:
+            await rt.storage.delete(rec.staging_key)
+            await anyio.to_thread.run_sync(rt.repo.clear_staging, rec.id)
+        return
+    if not rec.staging_key:
+        raise PermanentJobError("the recording's audio was never staged")
+
+    tmp_dir = rt.settings.data_dir / "tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=tmp_dir) as work:
+        pcm, mp3 = Path(work) / "in.pcm", Path(work) / "out.mp3"
+        try:
+            await rt.storage.fetch_to(rec.staging_key, pcm)
+        except ObjectMissing:
+            raise PermanentJobError("the recording's staged audio is missing") from None
+        size, content_hash, duration = await anyio.to_thread.run_sync(
+            _encode, pcm, mp3, rt.settings.mp3_bitrate_kbps
+        )
+        key = audio_key(rec.org_id, rec.id)
+        await rt.storage.put_file(key, mp3)
+    flipped = await anyio.to_thread.run_sync(
+        lambda: rt.repo.mark_recording_ready(
+            rec.id, storage_key=key, size=size, content_hash=content_hash, duration=duration
+        )
+    )
+    if not flipped:  # deleted or purged while we encoded: our object must not linger
+        await rt.storage.delete(key)
+    await rt.storage.delete(rec.staging_key)
+    await anyio.to_thread.run_sync(rt.repo.clear_staging, rec.id)
+    log.info("recording %s ready: %d bytes, %.1f s", rec.id, size, duration)

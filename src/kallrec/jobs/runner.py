@@ -1,0 +1,89 @@
+"""The background work of a server process: the job queue, retention, the file reaper.
+
+Jobs are rows claimed with a lease; a process that dies mid-job lets its lease run out and the job
+is picked up again (here or by another process), which is why every job is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from kallrec.jobs.processing import PermanentJobError, process_recording
+from kallrec.recordings import purge_expired, reap_files
+from kallrec.runtime import Runtime
+
+log = logging.getLogger("kallrec.jobs")
+
+MAX_ATTEMPTS = 5
+HANDLERS: dict[str, Callable[[Runtime, str], Awaitable[None]]] = {
+    "process_recording": process_recording,
+}
+
+
+def _backoff(attempts: int) -> float:
+    return min(300.0, 2.0**attempts) * random.uniform(0.8, 1.2)
+
+
+async def run_one_job(rt: Runtime) -> bool:
+    """Claims and runs one due job; False when there was none."""
+    job = await anyio.to_thread.run_sync(
+        rt.repo.claim_job, tuple(HANDLERS), rt.settings.job_lease_seconds
+    )
+    if job is None:
+        return False
+    try:
+        await HANDLERS[job.kind](rt, job.subject_id)
+    except PermanentJobError as exc:
+        await _give_up(rt, job.id, job.subject_id, str(exc))
+    except Exception as exc:
+        log.exception("job %s (%s %s) failed", job.id, job.kind, job.subject_id)
+        if job.attempts >= MAX_ATTEMPTS:
+            await _give_up(rt, job.id, job.subject_id, repr(exc))
+        else:
+            await anyio.to_thread.run_sync(
+                rt.repo.retry_job, job.id, repr(exc), _backoff(job.attempts), False
+            )
+    else:
+        await anyio.to_thread.run_sync(rt.repo.finish_job, job.id)
+    return True
+
+
+async def _give_up(rt: Runtime, job_id: str, subject_id: str, reason: str) -> None:
+    log.error("job %s gave up: %s", job_id, reason)
+    await anyio.to_thread.run_sync(rt.repo.mark_recording_failed, subject_id, reason)
+    await anyio.to_thread.run_sync(rt.repo.retry_job, job_id, reason, 0, True)
+
+
+async def job_worker(rt: Runtime) -> None:
+    while True:
+        try:
+            if await run_one_job(rt):
+                continue
+        except Exception:  # the database is briefly unavailable: try again shortly
+            log.exception("job queue unavailable")
+        rt.jobs_pending.clear()
+        with anyio.move_on_after(rt.settings.job_poll_seconds):
+            await rt.jobs_pending.wait()
+
+
+async def housekeeping(rt: Runtime) -> None:
+    """Retention purge, file reaping and last-used stamps, every purge interval."""
+    while True:
+        try:
+            await purge_expired(rt)
+            await reap_files(rt)
+            await rt.auth.flush_last_used()
+        except Exception:
+            log.exception("housekeeping failed; will retry")
+        await anyio.sleep(rt.settings.purge_interval_seconds)
+
+
+async def run_background(rt: Runtime, concurrency: int = 2) -> None:
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(job_worker, rt)
+        tg.start_soon(housekeeping, rt)

@@ -1,0 +1,69 @@
+"""What happens to recordings outside a request: deletion, retention, ending a session."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from kallrec import timeutil
+from kallrec.db.models import Recording, Session
+from kallrec.runtime import Runtime
+
+log = logging.getLogger("kallrec.recordings")
+
+
+async def delete_recording(
+    rt: Runtime, org_id: str, livemode: bool, recording_id: str
+) -> Recording | None:
+    rec = await anyio.to_thread.run_sync(
+        rt.repo.delete_recording, org_id, livemode, recording_id, rt.settings.delete_grace_seconds
+    )
+    if rec is not None:
+        rt.ready.forget(rec)
+    return rec
+
+
+async def end_session(rt: Runtime, org_id: str, livemode: bool, session_id: str) -> Session | None:
+    """Ends the session (idempotent). Recordings come from its live tracks, when it has any."""
+    result = await anyio.to_thread.run_sync(
+        lambda: rt.repo.end_session(org_id, livemode, session_id, channels=[])
+    )
+    if result is None:
+        return None
+    session, created = result
+    if created:
+        rt.jobs_wakeup()
+    return session
+
+
+async def purge_expired(
+    rt: Runtime, before: float | None = None, org_id: str | None = None
+) -> list[Recording]:
+    """Expires every recording past its retention (idempotent, crash-safe: files go to the
+    reaper in the same transaction that flips the rows)."""
+    cutoff = timeutil.now() if before is None else before
+    expired: list[Recording] = []
+    while True:
+        batch = await anyio.to_thread.run_sync(
+            lambda: rt.repo.expire_due_recordings(
+                cutoff, rt.settings.delete_grace_seconds, org_id=org_id
+            )
+        )
+        for rec in batch:
+            rt.ready.forget(rec)
+        expired.extend(batch)
+        if len(batch) < 500:
+            break
+    if expired:
+        log.info("expired %d recording(s)", len(expired))
+    return expired
+
+
+async def reap_files(rt: Runtime) -> int:
+    """Removes files whose grace period is over; returns how many."""
+    keys = await anyio.to_thread.run_sync(rt.repo.files_to_remove, timeutil.now())
+    for key in keys:
+        await rt.storage.delete(key)
+    await anyio.to_thread.run_sync(rt.repo.forget_removed_files, keys)
+    return len(keys)

@@ -1,0 +1,84 @@
+"""Everything one process needs, built once from the Settings: database, storage, caches."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+
+import anyio
+
+from kallrec.auth import Authenticator
+from kallrec.config import Settings
+from kallrec.db.engine import Database
+from kallrec.db.models import Recording
+from kallrec.db.repository import Repository
+from kallrec.metrics import Metrics
+from kallrec.ratelimit import RateLimiter
+from kallrec.storage import Storage, open_storage
+
+_CACHE_LIMIT = 50_000
+
+
+@dataclass
+class ReadyRecordings:
+    """Ready recordings never change until deleted or purged, so their rows can be reused.
+
+    A delete or purge in this process drops the entry at once; elsewhere the entry lives at most
+    ``ttl`` seconds, and the file itself outlives it (delete_grace_seconds), so a stale entry can
+    never point a download at a missing file.
+    """
+
+    ttl: float
+    _entries: dict[tuple[str, bool, str], tuple[float, Recording]] = field(default_factory=dict)
+
+    def get(self, org_id: str, livemode: bool, recording_id: str) -> Recording | None:
+        entry = self._entries.get((org_id, livemode, recording_id))
+        if entry is None or time.monotonic() - entry[0] >= self.ttl:
+            return None
+        return entry[1]
+
+    def put(self, recording: Recording) -> None:
+        if recording.status != "ready":
+            return
+        if len(self._entries) >= _CACHE_LIMIT:
+            self._entries.clear()
+        key = (recording.org_id, recording.livemode, recording.id)
+        self._entries[key] = (time.monotonic(), recording)
+
+    def forget(self, recording: Recording) -> None:
+        self._entries.pop((recording.org_id, recording.livemode, recording.id), None)
+
+
+class Runtime:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.resolved_database_url)
+        self.db.migrate()
+        self.repo = Repository(self.db)
+        self.storage: Storage = open_storage(settings.resolved_storage_url)
+        self.auth = Authenticator(self.repo, settings.cache_ttl_seconds)
+        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        self.ready = ReadyRecordings(settings.cache_ttl_seconds)
+        self.metrics = Metrics(self.repo.count_recordings_by_status, self.repo.count_waiting_jobs)
+        # Set when this process queues work, so its job runner starts without waiting a poll.
+        self.jobs_pending = asyncio.Event()
+
+    def jobs_wakeup(self) -> None:
+        self.jobs_pending.set()
+
+    async def get_recording(
+        self, org_id: str, livemode: bool, recording_id: str
+    ) -> Recording | None:
+        cached = self.ready.get(org_id, livemode, recording_id)
+        if cached is not None:
+            return cached
+        found = await anyio.to_thread.run_sync(
+            self.repo.get_recording, org_id, livemode, recording_id
+        )
+        if found is not None:
+            self.ready.put(found)
+        return found
+
+    def close(self) -> None:
+        self.db.close()
