@@ -5,10 +5,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import anyio
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
 from starlette.routing import Route, Router
 from starlette.types import Message, Receive, Scope, Send
 
@@ -21,26 +23,37 @@ from kallrec.runtime import Runtime
 
 log = logging.getLogger("kallrec.http")
 
+
+def route(path: str, **handlers: Callable[[Request], Awaitable[Any]]) -> Route:
+    """One Route per path, so a wrong method gets a 405 listing every method the path has."""
+    if len(handlers) == 1:
+        ((method, handler),) = handlers.items()
+        return Route(path, handler, methods=[method])
+
+    async def dispatch(request: Request) -> Any:
+        return await handlers[request.method if request.method != "HEAD" else "GET"](request)
+
+    return Route(path, dispatch, methods=list(handlers))
+
+
 ROUTES = [
-    Route("/v1/sessions", sessions.create_session, methods=["POST"]),
-    Route("/v1/sessions/{session_id}", sessions.get_session, methods=["GET"]),
-    Route("/v1/sessions/{session_id}/end", sessions.end_session_route, methods=["POST"]),
-    Route(
-        "/v1/sessions/{session_id}/recordings",
-        recordings.list_session_recordings,
-        methods=["GET"],
+    route("/v1/sessions", POST=sessions.create_session),
+    route("/v1/sessions/{session_id}", GET=sessions.get_session),
+    route("/v1/sessions/{session_id}/end", POST=sessions.end_session_route),
+    route("/v1/sessions/{session_id}/recordings", GET=recordings.list_session_recordings),
+    route("/v1/recordings", GET=recordings.list_recordings, POST=recordings.import_recording),
+    route(
+        "/v1/recordings/{recording_id}",
+        GET=recordings.get_recording,
+        DELETE=recordings.delete_recording_route,
     ),
-    Route("/v1/recordings", recordings.list_recordings, methods=["GET"]),
-    Route("/v1/recordings", recordings.import_recording, methods=["POST"]),
-    Route("/v1/recordings/{recording_id}", recordings.get_recording, methods=["GET"]),
-    Route("/v1/recordings/{recording_id}", recordings.delete_recording_route, methods=["DELETE"]),
-    # HEAD is answered by the same handler (Starlette adds it to GET routes).
-    Route("/v1/recordings/{recording_id}/audio", audio.recording_audio, methods=["GET"]),
-    Route("/healthz", system.healthz, methods=["GET"]),
-    Route("/readyz", system.readyz, methods=["GET"]),
-    Route("/metrics", system.metrics, methods=["GET"]),
-    Route("/openapi.json", system.openapi_json, methods=["GET"]),
-    Route("/docs", system.docs, methods=["GET"]),
+    # HEAD is answered by the GET handler (Starlette adds HEAD to GET routes).
+    route("/v1/recordings/{recording_id}/audio", GET=audio.recording_audio),
+    route("/healthz", GET=system.healthz),
+    route("/readyz", GET=system.readyz),
+    route("/metrics", GET=system.metrics),
+    route("/openapi.json", GET=system.openapi_json),
+    route("/docs", GET=system.docs),
 ]
 
 

@@ -22,9 +22,8 @@ KEEP_SECONDS = 24 * 3600
 MAX_KEY_CHARS = 255
 
 
-def request_fingerprint(request: Request, body_digest: str) -> str:
-    head = f"{request.method} {request.url.path}\n".encode()
-    return hashlib.sha256(head + body_digest.encode()).hexdigest()
+def request_fingerprint(method: str, path: str, body_digest: str) -> str:
+    return hashlib.sha256(f"{method} {path}\n{body_digest}".encode()).hexdigest()
 
 
 async def idempotent(
@@ -42,7 +41,7 @@ async def idempotent(
             f"Invalid Idempotency-Key: 1 to {MAX_KEY_CHARS} characters.", param="Idempotency-Key"
         )
     digest = body if isinstance(body, str) else hashlib.sha256(body).hexdigest()
-    fingerprint = request_fingerprint(request, digest)
+    fingerprint = request_fingerprint(request.method, request.url.path, digest)
     repo = runtime(request).repo
     scope = (principal.org_id, principal.livemode, key)
     existing = await anyio.to_thread.run_sync(

@@ -34,6 +34,9 @@ TARGET_RATE = 8000
 # ~1.4 MB of 16-bit 44.1 kHz stereo per read: large enough that per-call overhead vanishes.
 _BLOCK_FRAMES = 1 << 18
 
+# Below this share of libsndfile's length estimate an MP3 is reported as corrupt.
+_MP3_MIN_DECODED_FRACTION = 0.5
+
 _RAW_MULAW_EXTENSIONS = frozenset({"ul", "ulaw", "mulaw"})
 # audio/basic is μ-law by definition (RFC 2046); it only reaches this check without an AU header.
 _RAW_MULAW_TYPES = frozenset({"audio/basic", "audio/x-mulaw", "audio/mulaw", "audio/pcmu"})
@@ -198,22 +201,34 @@ def _decode_pcm(f: BinaryIO, layout: PcmLayout) -> DecodedAudio:
 
 def _decode_mp3(path: Path) -> DecodedAudio:
     corrupt = "The MP3 file is corrupt: its audio frames cannot be decoded."
+    decoded = 0
     try:
         with sf.SoundFile(str(path)) as snd:
             if snd.format != "MP3" or not 1 <= snd.channels <= MAX_CHANNELS:
                 raise InvalidAudio(corrupt)
+            rate, estimate = snd.samplerate, snd.frames
 
             def blocks() -> Iterator[npt.NDArray[np.float32]]:
+                nonlocal decoded
                 while len(block := snd.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)):
+                    decoded += len(block)
                     yield block
 
             # libsndfile's frame count for MP3 is an estimate; the writer grows if it is short.
-            samples = _resample_into_int16(blocks(), snd.samplerate, snd.channels, snd.frames)
+            samples = _resample_into_int16(blocks(), rate, snd.channels, estimate)
     # LibsndfileError is a RuntimeError; mpg123 failures surface as either.
     except RuntimeError as exc:
         raise InvalidAudio(corrupt) from exc
     if len(samples) == 0:
         raise InvalidAudio("The MP3 file is corrupt: it contains no decodable audio.")
+    # mpg123 stops at the first stretch of garbage it cannot resync past, which would silently
+    # cut the call short. Its estimate (from the Xing header, or size / bitrate) is exact for
+    # CBR and good for VBR, so losing half of it means damage, not estimation error.
+    if 0 < estimate < 2**62 and decoded < _MP3_MIN_DECODED_FRACTION * estimate:
+        raise InvalidAudio(
+            f"The MP3 file is corrupt: only {decoded / rate:.1f} of its about "
+            f"{estimate / rate:.1f} seconds could be decoded."
+        )
     return DecodedAudio(samples)
 
 
