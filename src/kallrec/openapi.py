@@ -1,9 +1,923 @@
-"""The OpenAPI 3.1 description of the API (being written)."""
+"""The OpenAPI 3.1 description of the API, served on ``GET /openapi.json``.
+
+Built from plain dicts by a few helpers and one table of operations (``_OPERATIONS``). Shared
+pieces (schemas, parameters, headers, error responses) live in ``components`` and are referenced
+with ``$ref``. Enumerations come from the code that enforces them, so the two cannot disagree;
+``tests/test_openapi.py`` checks the rest (routes, object keys, error envelope) against the code.
+"""
 
 from __future__ import annotations
 
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import metadata
 from typing import Any
 
+from kallrec import errors, validation
+from kallrec.api import recordings as recordings_api
+from kallrec.api import sessions as sessions_api
+from kallrec.api.idempotency import MAX_KEY_CHARS
+from kallrec.auth import ALL_SCOPES
+from kallrec.importing import IMPORT_CHANNELS
 
+JSON = dict[str, Any]
+
+RATE_HEADERS = ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")
+AUDIO_HEADERS = (
+    "Content-Length",
+    "Content-Disposition",
+    "ETag",
+    "Last-Modified",
+    "Accept-Ranges",
+    "Cache-Control",
+)
+
+DESCRIPTION = f"""\
+Self-hostable call recording with the Kallglot v1 REST dialect: a client written for Kallglot \
+works by changing only the base URL and the key.
+
+**Authentication.** Every `/v1` request carries a secret key, as `Authorization: Bearer sk_…` or \
+`X-API-Key: sk_…`. Each operation names the scope it needs (`x-required-scope`); the scopes are \
+{", ".join(f"`{s}`" for s in ALL_SCOPES)}. A missing, malformed, unknown or revoked key is a 401, \
+a missing scope a 403.
+
+**Modes.** Keys are either live (`sk_live_…`) or test (`sk_test_…`). Each sees only the objects \
+of its own organization and mode (objects carry `livemode`); anything else is a plain 404.
+
+**Errors.** Every non-2xx answer has the body `{{"error": {{type, code, message, param, \
+request_id, retry_after}}}}` (see the `Error` schema) and every answer, success too, an \
+`X-Request-ID` header. Unknown routes answer 404 `route_not_found`, unsupported methods 405 \
+`method_not_allowed` (with `Allow`). Error bodies are sent with `Cache-Control: no-store`; \
+answers to `HEAD` have no body.
+
+**Rate limits.** Requests are counted per key in one-minute windows. Authenticated answers carry \
+`X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix seconds; absent when \
+the server runs without a limit); past the limit the answer is 429 `rate_limit_exceeded` with \
+`Retry-After`.
+
+**Idempotency.** The creating `POST`s accept an `Idempotency-Key` header (scoped to the \
+organization and mode, kept 24 hours). Replaying a key returns the first successful answer \
+(status and body) with `Idempotent-Replayed: true`; failed requests are not kept and may be \
+corrected and resent under the same key. The same key with a different request is a 400 \
+`idempotency_mismatch`; a replay while the first request is still running is a 409 \
+`idempotency_conflict` with `Retry-After`.
+
+**Live audio** is streamed over a WebSocket whose URL and token come in the session's `stream` \
+object; OpenAPI does not describe that protocol.
+"""
+
+
+def _version() -> str:
+    try:
+        return metadata.version("kallrec")
+    except metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def _ref(kind: str, name: str) -> JSON:
+    return {"$ref": f"#/components/{kind}/{name}"}
+
+
+def _headers(*names: str) -> JSON:
+    return {name: _ref("headers", name) for name in names}
+
+
+def _nullable(schema: JSON) -> JSON:
+    """``schema`` or null (JSON Schema 2020-12 style, as OpenAPI 3.1 uses)."""
+    if "$ref" in schema:
+        return {"anyOf": [schema, {"type": "null"}]}
+    out = {**schema, "type": [schema["type"], "null"]}
+    if "enum" in schema:
+        out["enum"] = [*schema["enum"], None]
+    return out
+
+
+def _obj(properties: JSON, *, required: tuple[str, ...] | None = None, **extra: Any) -> JSON:
+    """An object schema; every property is required unless ``required`` says otherwise."""
+    req = list(properties) if required is None else list(required)
+    return {"type": "object", "required": req, "properties": properties, **extra}
+
+
+def _enum(values: tuple[str, ...], description: str = "", **extra: Any) -> JSON:
+    out: JSON = {"type": "string", "enum": list(values), **extra}
+    if description:
+        out["description"] = description
+    return out
+
+
+def _const(value: str | int | bool, description: str = "") -> JSON:
+    kind = {bool: "boolean", int: "integer", str: "string"}[type(value)]
+    out: JSON = {"type": kind, "const": value}
+    if description:
+        out["description"] = description
+    return out
+
+
+def _str(description: str, **extra: Any) -> JSON:
+    return {"type": "string", "description": description, **extra}
+
+
+def _prefixed_id(prefix: str, description: str) -> JSON:
+    return _str(description, pattern=f"^{prefix}_[0-9A-Za-z]+$", examples=[f"{prefix}_01J…"])
+
+
+_TIMESTAMP = {"type": "string", "format": "date-time", "examples": ["2026-03-26T11:04:20Z"]}
+_BINARY = {"type": "string", "format": "binary"}
+
+
+# -- schemas -------------------------------------------------------------------------------------
+
+
+def _error_types() -> list[str]:
+    """The ``type`` of every class in the error tree, in tree order."""
+    found: list[str] = []
+    pending: list[type[errors.ApiError]] = [errors.ApiError]
+    while pending:
+        cls = pending.pop(0)
+        if cls.type not in found:
+            found.append(cls.type)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
+def _schemas() -> JSON:
+    metadata_schema = {
+        "type": "object",
+        "description": "Free-form string key/values.",
+        "maxProperties": validation.MAX_METADATA_KEYS,
+        "propertyNames": {"minLength": 1, "maxLength": validation.MAX_METADATA_KEY_CHARS},
+        "additionalProperties": {
+            "type": "string",
+            "maxLength": validation.MAX_METADATA_VALUE_CHARS,
+        },
+    }
+    language = {"type": "string", "minLength": 1, "maxLength": 35, "examples": ["en-US"]}
+    recording = _obj(
+        {
+            "id": _prefixed_id("rec", "Unique id; ids sort by creation time."),
+            "object": _const("recording"),
+            "session_id": _prefixed_id("sess", "The session the recording belongs to."),
+            "channel": _enum(
+                recordings_api.CHANNELS, "`mixed` (both parties), `agent` or `customer`."
+            ),
+            "status": _enum(
+                recordings_api.STATUSES,
+                "`expired`: past retention, the audio was purged.",
+            ),
+            "duration": {
+                "type": ["number", "null"],
+                "description": "Seconds, from the decoded audio; null until known.",
+            },
+            "format": _const("mp3"),
+            "size": {
+                "type": ["integer", "null"],
+                "minimum": 0,
+                "description": "Bytes of the stored MP3; null unless `status` is `ready`.",
+            },
+            "sample_rate": _const(8000),
+            "bit_depth": _const(16, "Decoded sample depth."),
+            "download_url": {
+                "type": ["string", "null"],
+                "description": "`/v1/recordings/{id}/audio` (relative; call it with your key) "
+                "when `status` is `ready`, else null.",
+            },
+            "created_at": _TIMESTAMP,
+            "expires_at": {**_TIMESTAMP, "description": "When retention purges the audio."},
+            "livemode": {"type": "boolean", "description": "True for live-mode objects."},
+        },
+        description="A recording of one channel of a call, served as MP3 (8 kHz mono).",
+    )
+    session = _obj(
+        {
+            "id": _prefixed_id("sess", "Unique id; ids sort by creation time."),
+            "object": _const("session"),
+            "status": _enum(
+                ("created", "active", "ended"),
+                "`active` from the first audio or stream connect, `ended` once ended.",
+            ),
+            "mode": _enum(sessions_api.SESSION_MODES, "Stored and echoed (no translation)."),
+            "source_language": _nullable(language),
+            "target_language": _nullable(language),
+            "provider": _nullable(_enum(sessions_api.PROVIDERS)),
+            "stream": _nullable(_ref("schemas", "SessionStream")),
+            "recording": _ref("schemas", "SessionRecording"),
+            "metadata": _nullable(_ref("schemas", "Metadata")),
+            "created_at": _TIMESTAMP,
+            "started_at": _nullable(_TIMESTAMP),
+            "ended_at": _nullable(_TIMESTAMP),
+            "duration": {
+                "type": ["number", "null"],
+                "description": "Seconds between `started_at` and `ended_at`.",
+            },
+            "livemode": {"type": "boolean", "description": "True for live-mode objects."},
+        },
+        description="A call; its recordings are made when it ends.",
+    )
+    session_recording = _obj(
+        {
+            "enabled": {"type": "boolean", "default": True},
+            "channels": _enum(
+                sessions_api.CHANNELS,
+                "`dual` also makes one recording per party.",
+                default="mixed",
+            ),
+        }
+    )
+    create_recording = {**session_recording, "additionalProperties": False}
+    del create_recording["required"]
+    return {
+        "Recording": recording,
+        "ImportedRecording": {
+            "description": "The recording an import made (`mixed`, or the requested channel).",
+            "allOf": [
+                _ref("schemas", "Recording"),
+                {
+                    "type": "object",
+                    "properties": {
+                        "related_recordings": {
+                            "type": "array",
+                            "description": "Only for `channel=dual`: the `agent` and "
+                            "`customer` recordings made alongside.",
+                            "items": _ref("schemas", "Recording"),
+                        }
+                    },
+                },
+            ],
+        },
+        "RecordingList": _obj(
+            {
+                "object": _const("list"),
+                "data": {"type": "array", "items": _ref("schemas", "Recording")},
+                "has_more": {"type": "boolean"},
+                "url": _str("The list's own path.", examples=["/v1/recordings"]),
+            },
+            description="One page of recordings, newest first.",
+        ),
+        "DeletedRecording": _obj(
+            {
+                "id": _prefixed_id("rec", "The deleted recording."),
+                "object": _const("recording"),
+                "deleted": _const(True),
+            }
+        ),
+        "Session": session,
+        "SessionStream": _obj(
+            {
+                "url": _str(
+                    "WebSocket URL of the live audio stream.",
+                    examples=["wss://kallrec.example/v1/sessions/sess_01J…/connect"],
+                ),
+                "token": _prefixed_id("kst", "Pass as `?token=`; checked only when connecting."),
+                "expires_at": _TIMESTAMP,
+            },
+            description="How to stream live audio; null once the session has ended.",
+        ),
+        "SessionRecording": session_recording,
+        "Metadata": metadata_schema,
+        "SessionCreate": _obj(
+            {
+                "mode": _enum(sessions_api.SESSION_MODES),
+                "source_language": _nullable(language),
+                "target_language": _nullable(language),
+                "provider": _nullable(_enum(sessions_api.PROVIDERS)),
+                "recording": _nullable(create_recording),
+                "metadata": _nullable(_ref("schemas", "Metadata")),
+            },
+            required=("mode",),
+            additionalProperties=False,
+        ),
+        "RecordingImport": _obj(
+            {
+                "file": {
+                    **_BINARY,
+                    "description": "The audio: WAV (PCM 16-bit, μ-law, A-law; mono or "
+                    "stereo; any common rate), raw μ-law, or MP3.",
+                },
+                "session_id": _str(
+                    "An existing session of the key's organization and mode; when absent a "
+                    "new, ended session is made (with `metadata`).",
+                ),
+                "channel": _enum(
+                    IMPORT_CHANNELS,
+                    "`dual` needs a stereo file (left = agent, right = customer) and makes "
+                    "`mixed`, `agent` and `customer` recordings.",
+                    default="mixed",
+                ),
+            },
+            required=("file",),
+            patternProperties={
+                r"^metadata\[[^\]]+\]$": {
+                    "type": "string",
+                    "maxLength": validation.MAX_METADATA_VALUE_CHARS,
+                    "description": "`metadata[key]=value` for the new session.",
+                }
+            },
+            additionalProperties=False,
+        ),
+        "Error": _obj(
+            {
+                "type": _enum(tuple(_error_types())),
+                "code": _str(
+                    "Machine-readable reason, e.g. `invalid_api_key`, `revoked_api_key`, "
+                    "`insufficient_permissions`, `invalid_request`, `resource_missing`, "
+                    "`route_not_found`, `method_not_allowed`, `recording_not_ready`, "
+                    "`recording_failed`, `recording_expired`, `precondition_failed`, "
+                    "`range_not_satisfiable`, `file_too_large`, `unsupported_media_type`, "
+                    "`invalid_audio`, `idempotency_mismatch`, `idempotency_conflict`, "
+                    "`rate_limit_exceeded`, `storage_unavailable`, `internal_error`."
+                ),
+                "message": _str("Human-readable explanation."),
+                "param": {
+                    "type": ["string", "null"],
+                    "description": "The offending parameter or header, if any.",
+                },
+                "request_id": _prefixed_id("req", "Equals the `X-Request-ID` header."),
+                "retry_after": {
+                    "type": ["integer", "null"],
+                    "minimum": 1,
+                    "description": "Seconds to wait; equals the `Retry-After` header.",
+                },
+            }
+        ),
+        "ErrorEnvelope": _obj({"error": _ref("schemas", "Error")}),
+        "Health": _obj({"status": _const("ok")}),
+        "Readiness": _obj(
+            {
+                "status": _enum(("ok", "unavailable")),
+                "checks": _obj(
+                    {
+                        "database": _str("`ok` or `unavailable: <reason>`."),
+                        "storage": _str("`ok` or `unavailable: <reason>`."),
+                    }
+                ),
+            }
+        ),
+    }
+
+
+# -- parameters and headers ----------------------------------------------------------------------
+
+
+def _param(name: str, where: str, schema: JSON, description: str, **extra: Any) -> JSON:
+    out = {"name": name, "in": where, "description": description, "schema": schema, **extra}
+    if where == "path":
+        out["required"] = True
+    return out
+
+
+def _parameters() -> JSON:
+    http_date = {"type": "string", "examples": ["Wed, 26 Mar 2026 11:04:20 GMT"]}
+    return {
+        "SessionId": _param(
+            "session_id", "path", {"type": "string"}, "The session's id (`sess_…`)."
+        ),
+        "RecordingId": _param(
+            "recording_id", "path", {"type": "string"}, "The recording's id (`rec_…`)."
+        ),
+        "Limit": _param(
+            "limit",
+            "query",
+            {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+            "Page size; outside 1-100 is a 400 with `param: limit`.",
+        ),
+        "StartingAfter": _param(
+            "starting_after",
+            "query",
+            {"type": "string"},
+            "Cursor: the page after this recording id (older). An unknown id is a 400.",
+        ),
+        "EndingBefore": _param(
+            "ending_before",
+            "query",
+            {"type": "string"},
+            "Cursor: the page before this recording id (newer). Not with `starting_after`.",
+        ),
+        "ChannelFilter": _param(
+            "channel", "query", _enum(recordings_api.CHANNELS), "Only this channel."
+        ),
+        "StatusFilter": _param(
+            "status", "query", _enum(recordings_api.STATUSES), "Only this status."
+        ),
+        "SessionIdFilter": _param(
+            "session_id", "query", {"type": "string"}, "Only this session's recordings."
+        ),
+        "CreatedGte": _param(
+            "created[gte]",
+            "query",
+            {"type": "string", "examples": ["2026-03-01T00:00:00Z", "1772323200"]},
+            "Created at or after: ISO 8601 timestamp (or date) or Unix seconds.",
+        ),
+        "CreatedLt": _param(
+            "created[lt]",
+            "query",
+            {"type": "string", "examples": ["2026-04-01T00:00:00Z", "1775001600"]},
+            "Created before: ISO 8601 timestamp (or date) or Unix seconds.",
+        ),
+        "IdempotencyKey": _param(
+            "Idempotency-Key",
+            "header",
+            {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
+            "Makes retries safe: a replay returns the first successful answer (see the API "
+            "description). Scoped to the organization and mode; kept 24 hours.",
+        ),
+        "Range": _param(
+            "Range",
+            "header",
+            {"type": "string", "examples": ["bytes=0-", "bytes=0-1023", "bytes=-4096"]},
+            "Byte ranges (RFC 9110 §14.2): one range → 206, several → 206 "
+            "multipart/byteranges (more than 16 after coalescing → 200). Malformed or "
+            "non-bytes ranges are ignored (200).",
+        ),
+        "IfRange": _param(
+            "If-Range",
+            "header",
+            {"type": "string"},
+            "Honour `Range` only if the audio still has this ETag (strong comparison) or "
+            "Last-Modified date.",
+        ),
+        "IfMatch": _param(
+            "If-Match", "header", {"type": "string"}, "412 unless the ETag strongly matches."
+        ),
+        "IfNoneMatch": _param(
+            "If-None-Match", "header", {"type": "string"}, "304 if the ETag matches."
+        ),
+        "IfModifiedSince": _param(
+            "If-Modified-Since",
+            "header",
+            http_date,
+            "304 if not modified since (ignored with If-None-Match).",
+        ),
+        "IfUnmodifiedSince": _param(
+            "If-Unmodified-Since",
+            "header",
+            http_date,
+            "412 if modified since (ignored with If-Match).",
+        ),
+    }
+
+
+def _header(description: str, schema: JSON, *, required: bool = False) -> JSON:
+    return {"description": description, "required": required, "schema": schema}
+
+
+def _response_headers() -> JSON:
+    integer = {"type": "integer", "minimum": 0}
+    return {
+        "X-Request-ID": _header(
+            "Id of this request (`req_…`); quote it when reporting a problem.",
+            {"type": "string"},
+            required=True,
+        ),
+        "X-RateLimit-Limit": _header("Requests allowed per key per minute.", integer),
+        "X-RateLimit-Remaining": _header("Requests left in the current window.", integer),
+        "X-RateLimit-Reset": _header("When the window resets (Unix seconds).", integer),
+        "Retry-After": _header("Seconds to wait before retrying.", {"type": "integer"}),
+        "WWW-Authenticate": _header(
+            "The authentication scheme.",
+            {"type": "string", "examples": ['Bearer realm="kallrec"']},
+            required=True,
+        ),
+        "Idempotent-Replayed": _header(
+            "`true` when this answer is a replay of an earlier request with the same "
+            "Idempotency-Key.",
+            _const("true"),
+        ),
+        "Content-Length": _header("Bytes in the body (HEAD: what GET would send).", integer),
+        "Content-Disposition": _header(
+            "Download filename, named after the owning session.",
+            {"type": "string", "examples": ['attachment; filename="recording-sess_01J….mp3"']},
+        ),
+        "ETag": _header(
+            "Strong validator derived from the audio's content hash.", {"type": "string"}
+        ),
+        "Last-Modified": _header("When the audio became ready (HTTP-date).", {"type": "string"}),
+        "Accept-Ranges": _header("Byte ranges are supported.", _const("bytes")),
+        "Cache-Control": _header(
+            "Recordings are personal data: no shared caches.", _const("private")
+        ),
+        "Content-Range": _header(
+            "`bytes first-last/size` on a single-range 206; `bytes */size` on 416.",
+            {"type": "string", "examples": ["bytes 0-1023/48000", "bytes */48000"]},
+        ),
+    }
+
+
+# -- responses -----------------------------------------------------------------------------------
+
+# status → (component name, default description, headers besides X-Request-ID and rate limits).
+_ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
+    400: ("BadRequest", "Invalid request (`invalid_request`); `param` names the field.", ()),
+    401: (
+        "Unauthorized",
+        "Missing, malformed or unknown key (`invalid_api_key`) or revoked key (`revoked_api_key`).",
+        ("WWW-Authenticate",),
+    ),
+    403: ("Forbidden", "The key lacks the required scope (`insufficient_permissions`).", ()),
+    404: (
+        "NotFound",
+        "No such object in the key's organization and mode (`resource_missing`).",
+        (),
+    ),
+    409: ("Conflict", "Conflict with the object's state.", ("Retry-After",)),
+    410: ("Gone", "The recording passed retention; its audio was purged.", ()),
+    412: ("PreconditionFailed", "`If-Match` / `If-Unmodified-Since` failed.", ()),
+    413: ("PayloadTooLarge", "The file exceeds the import limit (`file_too_large`).", ()),
+    415: ("UnsupportedMediaType", "Unsupported upload (`unsupported_media_type`).", ()),
+    416: (
+        "RangeNotSatisfiable",
+        "No requested range overlaps the audio (`range_not_satisfiable`).",
+        ("Content-Range",),
+    ),
+    422: ("UnprocessableContent", "The audio cannot be decoded (`invalid_audio`).", ()),
+    429: ("TooManyRequests", "Rate limit exceeded (`rate_limit_exceeded`).", ("Retry-After",)),
+    500: ("InternalError", "Unexpected server error (`internal_error`).", ()),
+    503: (
+        "ServiceUnavailable",
+        "Storage cannot be reached (`storage_unavailable`).",
+        ("Retry-After",),
+    ),
+}
+
+
+def _error_responses() -> JSON:
+    out = {}
+    for status, (name, description, extra) in _ERRORS.items():
+        rate = () if status == 401 else RATE_HEADERS  # no key, no rate limit
+        out[name] = {
+            "description": description,
+            "headers": _headers("X-Request-ID", *rate, *extra),
+            "content": {"application/json": {"schema": _ref("schemas", "ErrorEnvelope")}},
+        }
+    return out
+
+
+def _ok(
+    description: str, content: JSON | None = None, headers: tuple[str, ...] = ("X-Request-ID",)
+) -> JSON:
+    out: JSON = {"description": description, "headers": _headers(*headers)}
+    if content is not None:
+        out["content"] = content
+    return out
+
+
+def _json(schema: str) -> JSON:
+    return {"application/json": {"schema": _ref("schemas", schema)}}
+
+
+_AUTHED = ("X-Request-ID", *RATE_HEADERS)
+_CREATED = (*_AUTHED, "Idempotent-Replayed")
+_AUDIO = (*_AUTHED, *AUDIO_HEADERS)
+_AUDIO_304 = (*_AUTHED, *AUDIO_HEADERS[1:])  # everything but Content-Length
+
+_AUDIO_200 = _ok("The whole MP3.", {"audio/mpeg": {"schema": _BINARY}}, _AUDIO)
+_AUDIO_206 = _ok(
+    "The requested range (audio/mpeg, with Content-Range), or several ranges as "
+    "multipart/byteranges (RFC 9110 §14.6; each part has its own Content-Range).",
+    {"audio/mpeg": {"schema": _BINARY}, "multipart/byteranges": {"schema": _BINARY}},
+    (*_AUDIO, "Content-Range"),
+)
+_AUDIO_304_RESPONSE = _ok("Not modified (If-None-Match / If-Modified-Since).", None, _AUDIO_304)
+
+
+# -- operations ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Op:
+    method: str
+    path: str
+    operation_id: str
+    summary: str
+    tag: str
+    responses: Mapping[str, JSON]
+    scope: str | None = None
+    description: str = ""
+    params: tuple[str, ...] = ()
+    body: JSON | None = None
+    # status → what it means for this operation ("" keeps the shared description)
+    errors: Mapping[int, str] = field(default_factory=dict)
+
+
+_PATH_PARAMS = {"session_id": "SessionId", "recording_id": "RecordingId"}
+_PAGE = ("Limit", "StartingAfter", "EndingBefore")
+_CONDITIONAL = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
+_LIST_400 = "Invalid `limit`, filter value or cursor (unknown id, or both cursors)."
+_AUDIO_ERRORS = {
+    404: "No such recording (also: deleted, another organization or mode).",
+    409: "`recording_not_ready` while processing (with `Retry-After`), or `recording_failed`.",
+    410: "`recording_expired`: past `expires_at`, the audio was purged.",
+    412: "",
+    503: "`storage_unavailable`: the audio cannot be read from storage (with `Retry-After`).",
+}
+_AUDIO_DESCRIPTION = (
+    "Streams the MP3 (`Content-Type: audio/mpeg`, `Content-Length` equal to the recording's "
+    '`size`, `Content-Disposition: attachment; filename="recording-{session_id}.mp3"`). '
+    "Supports byte ranges, `If-Range`, and conditional requests against a strong ETag. "
+    "Errors are never 2xx, so a client writing the body to a file never saves JSON."
+)
+
+_OPERATIONS: tuple[_Op, ...] = (
+    _Op(
+        "post",
+        "/v1/sessions",
+        "createSession",
+        "Create a session",
+        "Sessions",
+        {
+            "201": _ok(
+                "The new session; `stream` carries a `kst_` token.", _json("Session"), _CREATED
+            )
+        },
+        scope="sessions:write",
+        description="The stream token is valid for a few minutes (5 by default) and only "
+        "checked when connecting.",
+        params=("IdempotencyKey",),
+        body={"required": True, "content": _json("SessionCreate")},
+        errors={
+            400: "Invalid body (`invalid_request`, `param` names the field) or "
+            "`idempotency_mismatch`.",
+            409: "`idempotency_conflict`: the first request with this key is still running.",
+        },
+    ),
+    _Op(
+        "get",
+        "/v1/sessions/{session_id}",
+        "getSession",
+        "Retrieve a session",
+        "Sessions",
+        {"200": _ok("The session.", _json("Session"), _AUTHED)},
+        scope="sessions:read",
+        errors={404: "No such session."},
+    ),
+    _Op(
+        "post",
+        "/v1/sessions/{session_id}/end",
+        "endSession",
+        "End a session",
+        "Sessions",
+        {"200": _ok("The ended session.", _json("Session"), _AUTHED)},
+        scope="sessions:write",
+        description="Idempotent: ending an ended session returns it unchanged.",
+        errors={404: "No such session."},
+    ),
+    _Op(
+        "get",
+        "/v1/sessions/{session_id}/recordings",
+        "listSessionRecordings",
+        "List a session's recordings",
+        "Recordings",
+        {"200": _ok("A page of recordings, newest first.", _json("RecordingList"), _AUTHED)},
+        scope="recordings:read",
+        params=(*_PAGE, "ChannelFilter"),
+        errors={400: _LIST_400, 404: "No such session."},
+    ),
+    _Op(
+        "get",
+        "/v1/recordings",
+        "listRecordings",
+        "List recordings",
+        "Recordings",
+        {"200": _ok("A page of recordings, newest first.", _json("RecordingList"), _AUTHED)},
+        scope="recordings:read",
+        description="All recordings of the key's organization and mode (extension).",
+        params=(
+            *_PAGE,
+            "SessionIdFilter",
+            "ChannelFilter",
+            "StatusFilter",
+            "CreatedGte",
+            "CreatedLt",
+        ),
+        errors={400: _LIST_400},
+    ),
+    _Op(
+        "post",
+        "/v1/recordings",
+        "importRecording",
+        "Import a recording",
+        "Recordings",
+        {
+            "202": _ok(
+                "Accepted: the recording, `processing` until encoded.",
+                _json("ImportedRecording"),
+                _CREATED,
+            )
+        },
+        scope="sessions:write",
+        description="Imports an existing call recording (extension). The file is validated "
+        "and decoded before anything is stored; a rejected file leaves nothing behind. Stereo "
+        "files are mixed down unless `channel` is `dual`.",
+        params=("IdempotencyKey",),
+        body={
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": _ref("schemas", "RecordingImport"),
+                    "encoding": {"file": {"contentType": "application/octet-stream, audio/*"}},
+                }
+            },
+        },
+        errors={
+            400: "Malformed multipart body, missing `file`, unknown field, invalid `channel` "
+            "or `metadata`, or `idempotency_mismatch`.",
+            404: "`session_id` names no session of this organization and mode.",
+            409: "`idempotency_conflict`: the first request with this key is still running.",
+            413: "",
+            415: "Not multipart/form-data, or an audio format that is not supported.",
+            422: "`invalid_audio`: corrupt or empty audio, or `dual` with a non-stereo file.",
+        },
+    ),
+    _Op(
+        "get",
+        "/v1/recordings/{recording_id}",
+        "getRecording",
+        "Retrieve a recording",
+        "Recordings",
+        {"200": _ok("The recording.", _json("Recording"), _AUTHED)},
+        scope="recordings:read",
+        errors={404: "No such recording (or it was deleted)."},
+    ),
+    _Op(
+        "delete",
+        "/v1/recordings/{recording_id}",
+        "deleteRecording",
+        "Delete a recording",
+        "Recordings",
+        {"200": _ok("Deleted.", _json("DeletedRecording"), _AUTHED)},
+        scope="recordings:delete",
+        description="Deletes the audio and the metadata (extension).",
+        errors={404: "No such recording (or it was already deleted)."},
+    ),
+    _Op(
+        "get",
+        "/v1/recordings/{recording_id}/audio",
+        "getRecordingAudio",
+        "Download a recording's audio",
+        "Audio",
+        {"200": _AUDIO_200, "206": _AUDIO_206, "304": _AUDIO_304_RESPONSE},
+        scope="recordings:read",
+        description=_AUDIO_DESCRIPTION,
+        params=("Range", "IfRange", *_CONDITIONAL),
+        errors={**_AUDIO_ERRORS, 416: ""},
+    ),
+    _Op(
+        "head",
+        "/v1/recordings/{recording_id}/audio",
+        "headRecordingAudio",
+        "Audio headers",
+        "Audio",
+        {
+            "200": _ok("The headers GET would send, no body.", None, _AUDIO),
+            "304": _AUDIO_304_RESPONSE,
+        },
+        scope="recordings:read",
+        description="The same headers as GET without a body (`Range` is ignored: ranges are "
+        "defined for GET). Error answers have no body either.",
+        params=_CONDITIONAL,
+        errors=_AUDIO_ERRORS,
+    ),
+    _Op(
+        "get",
+        "/healthz",
+        "getHealth",
+        "Liveness",
+        "System",
+        {"200": _ok("The process is up.", _json("Health"))},
+    ),
+    _Op(
+        "get",
+        "/readyz",
+        "getReadiness",
+        "Readiness",
+        "System",
+        {
+            "200": _ok("Database and storage are reachable.", _json("Readiness")),
+            "503": _ok("The database or the storage is unreachable.", _json("Readiness")),
+        },
+    ),
+    _Op(
+        "get",
+        "/metrics",
+        "getMetrics",
+        "Prometheus metrics",
+        "System",
+        {
+            "200": _ok(
+                "Prometheus text exposition format (`text/plain; version=0.0.4`).",
+                {"text/plain": {"schema": {"type": "string"}}},
+            )
+        },
+    ),
+    _Op(
+        "get",
+        "/openapi.json",
+        "getOpenApiDocument",
+        "This document",
+        "System",
+        {
+            "200": _ok(
+                "The OpenAPI 3.1 document.", {"application/json": {"schema": {"type": "object"}}}
+            )
+        },
+    ),
+    _Op(
+        "get",
+        "/docs",
+        "getDocs",
+        "API reference page",
+        "System",
+        {
+            "200": _ok(
+                "An HTML page rendering this document.",
+                {"text/html": {"schema": {"type": "string"}}},
+            )
+        },
+    ),
+)
+
+
+def _operation(op: _Op) -> JSON:
+    out: JSON = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
+    description = op.description
+    errs = dict(op.errors)
+    if op.scope is None:
+        out["security"] = []  # public: overrides the document-wide key requirement
+    else:
+        description = f"Requires the `{op.scope}` scope. {description}".strip()
+        out["x-required-scope"] = op.scope
+        # Every authenticated operation can fail these ways.
+        errs = {
+            401: "",
+            403: f"The key lacks the `{op.scope}` scope (`insufficient_permissions`).",
+            429: "",
+            500: "",
+            **errs,
+        }
+    if description:
+        out["description"] = description
+    names = [_PATH_PARAMS[name] for name in re.findall(r"{(\w+)}", op.path)] + list(op.params)
+    if names:
+        out["parameters"] = [_ref("parameters", name) for name in names]
+    if op.body is not None:
+        out["requestBody"] = op.body
+    responses: JSON = dict(op.responses)
+    for status, note in errs.items():
+        ref = _ref("responses", _ERRORS[status][0])
+        if note:
+            ref["description"] = note  # OpenAPI 3.1 lets a reference override the description
+        responses[str(status)] = ref
+    out["responses"] = dict(sorted(responses.items()))
+    return out
+
+
+def _paths() -> JSON:
+    paths: JSON = {}
+    for op in _OPERATIONS:
+        paths.setdefault(op.path, {})[op.method] = _operation(op)
+    return paths
+
+
+@functools.cache
 def openapi_document() -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": "kallrec", "version": "1"}, "paths": {}}
+    """The whole document (built once; callers must not mutate it)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "kallrec",
+            "version": _version(),
+            "summary": "Self-hostable call recording, Kallglot v1 compatible.",
+            "description": DESCRIPTION,
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"bearerAuth": []}, {"apiKeyHeader": []}],
+        "tags": [
+            {"name": "Sessions", "description": "Calls."},
+            {"name": "Recordings", "description": "Recording metadata, lists, imports."},
+            {"name": "Audio", "description": "The recordings' MP3 audio."},
+            {"name": "System", "description": "Health, metrics and this description (no key)."},
+        ],
+        "paths": _paths(),
+        "components": {
+            "securitySchemes": {
+                "bearerAuth": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "sk_live_… / sk_test_…",
+                    "description": "`Authorization: Bearer sk_…`",
+                },
+                "apiKeyHeader": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "`X-API-Key: sk_…` (used when there is no Authorization).",
+                },
+            },
+            "schemas": _schemas(),
+            "parameters": _parameters(),
+            "headers": _response_headers(),
+            "responses": _error_responses(),
+        },
+    }

@@ -25,16 +25,17 @@ import soundfile as sf
 import soxr
 
 from kallrec.audio.errors import InvalidAudio, UnsupportedAudio
+from kallrec.audio.mpeg import StreamSummary, id3v2_size, parse_frame_header, walk_frames
 from kallrec.audio.pcm import MAX_CHANNELS, PcmLayout, parse_au, parse_wav, raw_mulaw
 
 __all__ = ["TARGET_RATE", "DecodedAudio", "decode_file", "is_raw_mulaw_hint"]
 
 TARGET_RATE = 8000
 
-# ~1.4 MB of 16-bit 44.1 kHz stereo per read: large enough that per-call overhead vanishes.
+# 1 MiB of 16-bit stereo per read: large enough that per-call overhead vanishes.
 _BLOCK_FRAMES = 1 << 18
 
-# Below this share of libsndfile's length estimate an MP3 is reported as corrupt.
+# Decoding less than this share of the audio the MP3's frames hold means the file is damaged.
 _MP3_MIN_DECODED_FRACTION = 0.5
 
 _RAW_MULAW_EXTENSIONS = frozenset({"ul", "ulaw", "mulaw"})
@@ -93,12 +94,12 @@ def decode_file(path: Path, *, hint: str | None = None) -> DecodedAudio:
         if kind is _Kind.AU:
             return _decode_pcm(f, parse_au(f, size))
         if kind is _Kind.MP3:
-            _check_mp3_start(f, size)
+            stream = walk_frames(f, _mp3_audio_start(f, size))
         elif is_raw_mulaw_hint(hint):
             return _decode_pcm(f, raw_mulaw(size))
         else:
             raise UnsupportedAudio(_UNRECOGNISED)
-    return _decode_mp3(path)
+    return _decode_mp3(path, stream)
 
 
 def is_raw_mulaw_hint(hint: str | None) -> bool:
@@ -131,40 +132,17 @@ def _sniff(head: bytes) -> _Kind | None:
         return _Kind.WAV if len(head) < 12 or head[8:12] == b"WAVE" else None
     if head[:4] == b".snd":
         return _Kind.AU
-    if _id3_size(head) is not None or _is_mpeg_frame_header(head):
+    if id3v2_size(head) is not None or parse_frame_header(head) is not None:
         return _Kind.MP3
     return None
 
 
-def _id3_size(head: bytes) -> int | None:
-    """Total size of an ID3v2 tag starting at ``head``, or None when there is none."""
-    if len(head) < 10 or head[:3] != b"ID3" or head[3] == 0xFF or head[4] == 0xFF:
-        return None
-    size_bytes = head[6:10]
-    if any(b & 0x80 for b in size_bytes):
-        return None
-    size = 0
-    for b in size_bytes:  # "syncsafe" integer: 7 bits per byte
-        size = (size << 7) | b
-    footer = 10 if head[5] & 0x10 else 0
-    return 10 + size + footer
-
-
-def _is_mpeg_frame_header(b: bytes) -> bool:
-    if len(b) < 4 or b[0] != 0xFF or b[1] & 0xE0 != 0xE0:
-        return False
-    version, layer = (b[1] >> 3) & 3, (b[1] >> 1) & 3
-    bitrate_index, rate_index = b[2] >> 4, (b[2] >> 2) & 3
-    # Reserved values; free-format bitrate (0) is legal but unused in practice and unsupported.
-    return version != 1 and layer != 0 and 0 < bitrate_index < 15 and rate_index != 3
-
-
-def _check_mp3_start(f: BinaryIO, size: int) -> None:
-    """Require a real MPEG audio frame right after any ID3 tags (and their zero padding)."""
+def _mp3_audio_start(f: BinaryIO, size: int) -> int:
+    """Offset of the first MPEG audio frame, after any ID3v2 tags (and their zero padding)."""
     pos = 0
     while True:
         f.seek(pos)
-        tag_size = _id3_size(f.read(10))
+        tag_size = id3v2_size(f.read(10))
         if tag_size is None:
             break
         pos += tag_size
@@ -173,8 +151,9 @@ def _check_mp3_start(f: BinaryIO, size: int) -> None:
     f.seek(pos)
     window = f.read(64 * 1024)
     start = len(window) - len(window.lstrip(b"\x00"))
-    if not _is_mpeg_frame_header(window[start : start + 4]):
+    if parse_frame_header(window[start : start + 4]) is None:
         raise InvalidAudio("The MP3 file is corrupt: no MPEG audio frame follows its ID3 tag.")
+    return pos + start
 
 
 # ---- decoding ---------------------------------------------------------------------------------
@@ -199,14 +178,14 @@ def _decode_pcm(f: BinaryIO, layout: PcmLayout) -> DecodedAudio:
     return DecodedAudio(samples)
 
 
-def _decode_mp3(path: Path) -> DecodedAudio:
+def _decode_mp3(path: Path, stream: StreamSummary) -> DecodedAudio:
     corrupt = "The MP3 file is corrupt: its audio frames cannot be decoded."
     decoded = 0
     try:
         with sf.SoundFile(str(path)) as snd:
             if snd.format != "MP3" or not 1 <= snd.channels <= MAX_CHANNELS:
                 raise InvalidAudio(corrupt)
-            rate, estimate = snd.samplerate, snd.frames
+            rate = snd.samplerate
 
             def blocks() -> Iterator[npt.NDArray[np.float32]]:
                 nonlocal decoded
@@ -214,20 +193,18 @@ def _decode_mp3(path: Path) -> DecodedAudio:
                     decoded += len(block)
                     yield block
 
-            # libsndfile's frame count for MP3 is an estimate; the writer grows if it is short.
-            samples = _resample_into_int16(blocks(), rate, snd.channels, estimate)
+            samples = _resample_into_int16(blocks(), rate, snd.channels, stream.samples)
     # LibsndfileError is a RuntimeError; mpg123 failures surface as either.
     except RuntimeError as exc:
         raise InvalidAudio(corrupt) from exc
     if len(samples) == 0:
         raise InvalidAudio("The MP3 file is corrupt: it contains no decodable audio.")
     # mpg123 stops at the first stretch of garbage it cannot resync past, which would silently
-    # cut the call short. Its estimate (from the Xing header, or size / bitrate) is exact for
-    # CBR and good for VBR, so losing half of it means damage, not estimation error.
-    if 0 < estimate < 2**62 and decoded < _MP3_MIN_DECODED_FRACTION * estimate:
+    # cut the call short; the frame walk knows how much audio the file really holds.
+    if decoded < _MP3_MIN_DECODED_FRACTION * stream.samples:
         raise InvalidAudio(
-            f"The MP3 file is corrupt: only {decoded / rate:.1f} of its about "
-            f"{estimate / rate:.1f} seconds could be decoded."
+            f"The MP3 file is corrupt: only {decoded / rate:.1f} of its "
+            f"{stream.samples / rate:.1f} seconds of audio could be decoded."
         )
     return DecodedAudio(samples)
 

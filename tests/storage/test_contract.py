@@ -1,0 +1,87 @@
+"""One contract, every Storage backend."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from kallrec.storage import LocalStorage, MemoryStorage, ObjectMissing, Storage
+
+BACKENDS: dict[str, Callable[[Path], Storage]] = {
+    "memory": lambda root: MemoryStorage(),
+    "local": lambda root: LocalStorage(root / "store"),
+}
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    return BACKENDS[request.param](tmp_path)
+
+
+def _src(tmp_path: Path, data: bytes) -> Path:
+    path = tmp_path / "src.bin"
+    path.write_bytes(data)
+    return path
+
+
+async def test_put_stat_and_read_back(storage: Storage, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4096
+    info = await storage.put_file("a/b.mp3", _src(tmp_path, data))
+    assert info.size == len(data)
+    assert (await storage.stat("a/b.mp3")).size == len(data)  # type: ignore[union-attr]
+    assert await storage.read_all("a/b.mp3") == data
+
+
+async def test_put_consumes_the_source(storage: Storage, tmp_path: Path) -> None:
+    src = _src(tmp_path, b"x")
+    await storage.put_file("k", src)
+    assert not src.exists()
+
+
+async def test_ranges_are_exact(storage: Storage, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 10_000
+    await storage.put_file("k", _src(tmp_path, data))
+    for start, end in [(0, 1), (5, 70_000), (len(data) - 3, len(data)), (0, len(data))]:
+        chunks = [c async for c in storage.iter_range("k", start, end)]
+        assert b"".join(chunks) == data[start:end]
+
+
+async def test_overwrite_replaces_whole(storage: Storage, tmp_path: Path) -> None:
+    await storage.put_file("k", _src(tmp_path, b"first version"))
+    await storage.put_file("k", _src(tmp_path, b"2nd"))
+    assert await storage.read_all("k") == b"2nd"
+
+
+async def test_missing_objects(storage: Storage, tmp_path: Path) -> None:
+    assert await storage.stat("nope") is None
+    with pytest.raises(ObjectMissing):
+        await storage.read_all("nope")
+    with pytest.raises(ObjectMissing):
+        await storage.fetch_to("nope", tmp_path / "out")
+    await storage.delete("nope")  # not an error
+
+
+async def test_delete_removes(storage: Storage, tmp_path: Path) -> None:
+    await storage.put_file("k", _src(tmp_path, b"abc"))
+    await storage.delete("k")
+    assert await storage.stat("k") is None
+
+
+async def test_fetch_to_copies(storage: Storage, tmp_path: Path) -> None:
+    await storage.put_file("k", _src(tmp_path, b"hello"))
+    await storage.fetch_to("k", tmp_path / "copy")
+    assert (tmp_path / "copy").read_bytes() == b"hello"
+
+
+async def test_local_storage_refuses_keys_outside_its_root(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    with pytest.raises(ValueError, match="escapes"):
+        await storage.put_file("../evil", _src(tmp_path, b"x"))
+
+
+async def test_local_storage_leaves_no_temp_files(tmp_path: Path) -> None:
+    storage = LocalStorage(tmp_path / "store")
+    await storage.put_file("a/b", _src(tmp_path, b"x"))
+    assert [p.name for p in (tmp_path / "store").rglob("*")] == ["a", "b"]

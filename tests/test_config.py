@@ -1,0 +1,43 @@
+"""Settings: environment, overrides and validation at startup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kallrec.config import Settings, SettingsError
+
+
+def test_defaults_are_embedded_sqlite_and_local_disk() -> None:
+    s = Settings.from_env({})
+    assert s.data_dir == Path("kallrec-data")
+    assert s.resolved_database_url.startswith("sqlite:///")
+    assert s.resolved_storage_url.startswith("file://")
+    assert s.mp3_bitrate_kbps == 32
+
+
+def test_environment_and_overrides() -> None:
+    s = Settings.from_env({"KALLREC_PORT": "9000", "KALLREC_DATA_DIR": "/x"}, port=9100)
+    assert s.port == 9100 and s.data_dir == Path("/x")
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"KALLREC_MP3_BITRATE_KBPS": "128"},
+        {"KALLREC_MP3_BITRATE_KBPS": "40"},
+        {"KALLREC_PORT": "http"},
+        {"KALLREC_WORKERS": "0"},
+        {"KALLREC_OFFLOAD": "apache"},
+    ],
+)
+def test_bad_settings_are_refused_at_startup(env: dict[str, str]) -> None:
+    with pytest.raises(SettingsError):
+        Settings.from_env(env)
+
+
+def test_to_env_round_trips() -> None:
+    s = Settings.from_env({}, port=8123, mp3_bitrate_kbps=48)
+    again = Settings.from_env(s.to_env())
+    assert again == s
