@@ -44,6 +44,11 @@ class Settings:
     # Deleted/purged files stay on disk this long so an in-flight download never loses its file.
     delete_grace_seconds: float = 120.0
     session_token_ttl_seconds: int = 300
+    # Seconds before each webhook delivery attempt (spec §7); its length is the attempt budget.
+    webhook_retry_schedule: str = "0,60,300,1800,7200,18000,36000,86400"
+    webhook_timeout_seconds: float = 30.0
+    # A live session with no audio for this long is ended automatically.
+    session_idle_seconds: float = 1800.0
     public_url: str = ""
     offload: str = ""
     offload_prefix: str = "/_kallrec_internal/"
@@ -100,8 +105,20 @@ class Settings:
             raise SettingsError("KALLREC_DEFAULT_RETENTION_DAYS must be at least 1.")
         if self.offload not in ("", "nginx"):
             raise SettingsError(f"KALLREC_OFFLOAD={self.offload!r}: the only offload is 'nginx'.")
+        try:
+            delays = self.webhook_delays
+        except ValueError:
+            delays = ()
+        if not delays or any(d < 0 for d in delays):
+            raise SettingsError(
+                "KALLREC_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, e.g. '0,60,300'."
+            )
         if self.rate_limit_per_minute < 0:
             raise SettingsError("KALLREC_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive.")
+
+    @property
+    def webhook_delays(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.webhook_retry_schedule.split(","))
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in another process."""

@@ -119,8 +119,8 @@ def _str(description: str, **extra: Any) -> JSON:
     return {"type": "string", "description": description, **extra}
 
 
-def _prefixed_id(prefix: str, description: str) -> JSON:
-    return _str(description, pattern=f"^{prefix}_[0-9A-Za-z]+$", examples=[f"{prefix}_01J…"])
+def _prefixed_id(prefix: str, description: str, alphabet: str = "0-9A-Za-z") -> JSON:
+    return _str(description, pattern=f"^{prefix}_[{alphabet}]+$", examples=[f"{prefix}_01J…"])
 
 
 _TIMESTAMP = {"type": "string", "format": "date-time", "examples": ["2026-03-26T11:04:20Z"]}
@@ -269,7 +269,9 @@ def _schemas() -> JSON:
                     "WebSocket URL of the live audio stream.",
                     examples=["wss://kallrec.example/v1/sessions/sess_01J…/connect"],
                 ),
-                "token": _prefixed_id("kst", "Pass as `?token=`; checked only when connecting."),
+                "token": _prefixed_id(
+                    "kst", "Pass as `?token=`; checked only when connecting.", "0-9A-Za-z_-"
+                ),
                 "expires_at": _TIMESTAMP,
             },
             description="How to stream live audio; null once the session has ended.",

@@ -8,6 +8,7 @@ import anyio
 
 from kallrec import timeutil
 from kallrec.db.models import Recording, Session
+from kallrec.events import recording_event, session_event
 from kallrec.runtime import Runtime
 
 log = logging.getLogger("kallrec.recordings")
@@ -17,7 +18,12 @@ async def delete_recording(
     rt: Runtime, org_id: str, livemode: bool, recording_id: str
 ) -> Recording | None:
     rec = await anyio.to_thread.run_sync(
-        rt.repo.delete_recording, org_id, livemode, recording_id, rt.settings.delete_grace_seconds
+        rt.repo.delete_recording,
+        org_id,
+        livemode,
+        recording_id,
+        rt.settings.delete_grace_seconds,
+        recording_event("recording.deleted"),
     )
     if rec is not None:
         rt.ready.forget(rec)
@@ -27,7 +33,9 @@ async def delete_recording(
 async def end_session(rt: Runtime, org_id: str, livemode: bool, session_id: str) -> Session | None:
     """Ends the session (idempotent). Recordings come from its live tracks, when it has any."""
     result = await anyio.to_thread.run_sync(
-        lambda: rt.repo.end_session(org_id, livemode, session_id, channels=[])
+        lambda: rt.repo.end_session(
+            org_id, livemode, session_id, channels=[], emit=session_event("session.ended")
+        )
     )
     if result is None:
         return None
@@ -47,7 +55,10 @@ async def purge_expired(
     while True:
         batch = await anyio.to_thread.run_sync(
             lambda: rt.repo.expire_due_recordings(
-                cutoff, rt.settings.delete_grace_seconds, org_id=org_id
+                cutoff,
+                rt.settings.delete_grace_seconds,
+                org_id=org_id,
+                emit=recording_event("recording.expired"),
             )
         )
         for rec in batch:

@@ -16,6 +16,7 @@ from kallrec.api.objects import session_object
 from kallrec.db.models import Session
 from kallrec.db.repository import metadata_json
 from kallrec.errors import InvalidRequest, missing
+from kallrec.events import session_event
 from kallrec.recordings import end_session
 
 SESSION_MODES = (
@@ -93,7 +94,9 @@ async def create_session(request: Request) -> Response:
             ended_at=None,
             **fields,
         )
-        await anyio.to_thread.run_sync(rt.repo.insert_session, session)
+        await anyio.to_thread.run_sync(
+            rt.repo.insert_session, session, session_event("session.created")
+        )
         return json_response(session_object(session, stream_base(request)), 201)
 
     return await idempotent(request, principal, raw, create)

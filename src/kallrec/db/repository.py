@@ -7,7 +7,7 @@ organization or mode is simply not found, which is how foreign ids become plain 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,9 @@ from kallrec.db.engine import Database
 from kallrec.db.models import ApiKey, Job, Organization, Recording, Session
 
 ABANDONED_AFTER_SECONDS = 600
+
+# Called inside the transaction that changed the row, with the row as it now is (see events.py).
+Emit = Callable[[Connection, Any], None]
 
 
 class UnknownCursor(LookupError):
@@ -161,16 +164,23 @@ class Repository:
 
     # -- sessions --------------------------------------------------------------------------
 
-    def insert_session(self, session: Session) -> None:
+    def insert_session(self, session: Session, emit: Emit | None = None) -> None:
         with self.db.write() as conn:
             conn.execute(insert(t.sessions).values(**session.__dict__))
+            if emit:
+                emit(conn, session)
 
     def get_session(self, org_id: str, livemode: bool, session_id: str) -> Session | None:
         with self.db.read() as conn:
             return _get_session(conn, org_id, livemode, session_id)
 
     def end_session(
-        self, org_id: str, livemode: bool, session_id: str, channels: Sequence[NewRecording]
+        self,
+        org_id: str,
+        livemode: bool,
+        session_id: str,
+        channels: Sequence[NewRecording],
+        emit: Emit | None = None,
     ) -> tuple[Session, list[str]] | None:
         """Ends a session once: the first call creates its recordings and their jobs."""
         with self.db.write() as conn:
@@ -194,6 +204,8 @@ class Repository:
             created = self._insert_recordings(conn, session, channels, now)
             ended = _get_session(conn, org_id, livemode, session_id)
             assert ended is not None
+            if emit:
+                emit(conn, ended)
             return ended, created
 
     # -- recordings ------------------------------------------------------------------------
@@ -279,7 +291,14 @@ class Repository:
         return [Recording.from_row(row) for row in rows], has_more
 
     def mark_recording_ready(
-        self, recording_id: str, *, storage_key: str, size: int, content_hash: str, duration: float
+        self,
+        recording_id: str,
+        *,
+        storage_key: str,
+        size: int,
+        content_hash: str,
+        duration: float,
+        emit: Emit | None = None,
     ) -> bool:
         """Flips processing → ready; False when the recording was deleted meanwhile."""
         with self.db.write() as conn:
@@ -299,15 +318,23 @@ class Repository:
                     ready_at=timeutil.now(),
                 )
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            if emit:
+                emit(conn, _get_recording(conn, recording_id))
+            return True
 
-    def mark_recording_failed(self, recording_id: str, reason: str) -> None:
+    def mark_recording_failed(
+        self, recording_id: str, reason: str, emit: Emit | None = None
+    ) -> None:
         with self.db.write() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(t.recordings)
                 .where(t.recordings.c.id == recording_id, t.recordings.c.status == "processing")
                 .values(status="failed", failure_reason=reason)
             )
+            if result.rowcount == 1 and emit:
+                emit(conn, _get_recording(conn, recording_id))
 
     def clear_staging(self, recording_id: str) -> None:
         with self.db.write() as conn:
@@ -318,7 +345,12 @@ class Repository:
             )
 
     def delete_recording(
-        self, org_id: str, livemode: bool, recording_id: str, grace_seconds: float
+        self,
+        org_id: str,
+        livemode: bool,
+        recording_id: str,
+        grace_seconds: float,
+        emit: Emit | None = None,
     ) -> Recording | None:
         """Soft-deletes and schedules the file for removal after in-flight reads can finish."""
         with self.db.write() as conn:
@@ -346,10 +378,17 @@ class Repository:
             for key in (rec.storage_key, rec.staging_key):
                 if key:
                     _schedule_file_removal(conn, key, now + grace_seconds)
+            if emit:
+                emit(conn, rec)
             return rec
 
     def expire_due_recordings(
-        self, before: float, grace_seconds: float, org_id: str | None = None, limit: int = 500
+        self,
+        before: float,
+        grace_seconds: float,
+        org_id: str | None = None,
+        limit: int = 500,
+        emit: Emit | None = None,
     ) -> list[Recording]:
         """Marks recordings past expires_at as expired; their files go to the reaper."""
         r = t.recordings
@@ -378,6 +417,8 @@ class Repository:
                     .where(t.jobs.c.subject_id == rec.id, t.jobs.c.status == "queued")
                     .values(status="done", updated_at=now)
                 )
+                if emit:
+                    emit(conn, _get_recording(conn, rec.id))
         return expired
 
     def count_recordings_by_status(self) -> dict[str, int]:
@@ -529,6 +570,61 @@ def _get_session(conn: Connection, org_id: str, livemode: bool, session_id: str)
         .first()
     )
     return Session.from_row(row) if row else None
+
+
+def insert_event(
+    conn: Connection, org_id: str, livemode: bool, event_type: str, data: dict[str, Any]
+) -> str:
+    """Records an event and a pending delivery for every endpoint subscribed to it, in the
+    caller's transaction (the outbox: no change without its event, no event without its change)."""
+    now = timeutil.now()
+    event_id = ids.new_id("evt")
+    payload = {
+        "id": event_id,
+        "object": "event",
+        "type": event_type,
+        "api_version": "v1",
+        "created_at": timeutil.iso(now),
+        "livemode": livemode,
+        "data": data,
+    }
+    conn.execute(
+        insert(t.events).values(
+            id=event_id,
+            org_id=org_id,
+            livemode=livemode,
+            type=event_type,
+            payload=json.dumps(payload, separators=(",", ":")),
+            created_at=now,
+        )
+    )
+    endpoints = conn.execute(
+        select(t.webhook_endpoints.c.id, t.webhook_endpoints.c.events).where(
+            t.webhook_endpoints.c.org_id == org_id,
+            t.webhook_endpoints.c.livemode == livemode,
+            t.webhook_endpoints.c.deleted_at.is_(None),
+        )
+    )
+    for endpoint_id, subscribed in endpoints:
+        if event_type in subscribed.split() or "*" in subscribed.split():
+            conn.execute(
+                insert(t.webhook_deliveries).values(
+                    id=ids.new_id("wh_del"),
+                    event_id=event_id,
+                    endpoint_id=endpoint_id,
+                    status="pending",
+                    attempts=0,
+                    next_attempt_at=now,
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    return event_id
+
+
+def _get_recording(conn: Connection, recording_id: str) -> Recording:
+    row = conn.execute(select(t.recordings).where(t.recordings.c.id == recording_id)).mappings()
+    return Recording.from_row(row.one())
 
 
 def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:

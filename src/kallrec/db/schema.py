@@ -134,4 +134,59 @@ idempotency_keys = Table(
     UniqueConstraint("org_id", "livemode", "key", name="uq_idempotency"),
 )
 
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("organizations.id"), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),  # space-separated event types
+    Column("description", Text, nullable=True),
+    Column("secret", String, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("deleted_at", Float, nullable=True),
+    Index("ix_webhook_endpoints_scope", "org_id", "livemode"),
+)
+
+# The outbox: an event is written in the same transaction as the change it reports.
+events = Table(
+    "events",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("type", String, nullable=False),
+    Column("payload", Text, nullable=False),  # the exact JSON body every delivery sends
+    Column("created_at", Float, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("event_id", String, ForeignKey("events.id"), nullable=False),
+    Column("endpoint_id", String, ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("status", String, nullable=False),  # pending | succeeded | failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Float, nullable=False),
+    Column("lease_until", Float, nullable=True),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("delivery_id", String, ForeignKey("webhook_deliveries.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", Float, nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("response_status", Integer, nullable=True),
+    Column("error", Text, nullable=True),
+    Index("ix_webhook_attempts_delivery", "delivery_id"),
+)
+
 SCHEMA_VERSION = 1

@@ -16,6 +16,7 @@ import numpy as np
 
 from kallrec.audio.decode import TARGET_RATE
 from kallrec.audio.encode import encode_mp3_to_file
+from kallrec.events import recording_event
 from kallrec.runtime import Runtime
 from kallrec.storage import ObjectMissing
 
@@ -74,7 +75,12 @@ async def process_recording(rt: Runtime, recording_id: str) -> None:
         await rt.storage.put_file(key, mp3)
     flipped = await anyio.to_thread.run_sync(
         lambda: rt.repo.mark_recording_ready(
-            rec.id, storage_key=key, size=size, content_hash=content_hash, duration=duration
+            rec.id,
+            storage_key=key,
+            size=size,
+            content_hash=content_hash,
+            duration=duration,
+            emit=recording_event("recording.ready"),
         )
     )
     if not flipped:  # deleted or purged while we encoded: our object must not linger

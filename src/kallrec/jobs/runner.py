@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from kallrec.events import recording_event
 from kallrec.jobs.processing import PermanentJobError, process_recording
 from kallrec.recordings import purge_expired, reap_files
 from kallrec.runtime import Runtime
@@ -54,7 +55,9 @@ async def run_one_job(rt: Runtime) -> bool:
 
 async def _give_up(rt: Runtime, job_id: str, subject_id: str, reason: str) -> None:
     log.error("job %s gave up: %s", job_id, reason)
-    await anyio.to_thread.run_sync(rt.repo.mark_recording_failed, subject_id, reason)
+    await anyio.to_thread.run_sync(
+        rt.repo.mark_recording_failed, subject_id, reason, recording_event("recording.failed")
+    )
     await anyio.to_thread.run_sync(rt.repo.retry_job, job_id, reason, 0, True)
 
 

@@ -1,0 +1,48 @@
+"""Which events kallrec emits, and what each carries (spec §7).
+
+An ``Emit`` runs inside the repository transaction that makes the change, so the event (and its
+pending deliveries) exist exactly when the change does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Connection
+
+from kallrec.api.objects import recording_object, session_object
+from kallrec.db.models import Recording, Session
+from kallrec.db.repository import insert_event
+
+EVENT_TYPES = (
+    "session.created",
+    "session.started",
+    "session.ended",
+    "recording.ready",
+    "recording.failed",
+    "recording.deleted",
+    "recording.expired",
+)
+
+EmitRecording = Callable[[Connection, Recording], None]
+EmitSession = Callable[[Connection, Session], None]
+
+
+def recording_event(event_type: str) -> EmitRecording:
+    def emit(conn: Connection, rec: Recording) -> None:
+        data: dict[str, Any] = recording_object(rec)
+        if event_type == "recording.deleted":
+            data = {**data, "deleted": True}
+        insert_event(conn, rec.org_id, rec.livemode, event_type, data)
+
+    return emit
+
+
+def session_event(event_type: str) -> EmitSession:
+    def emit(conn: Connection, session: Session) -> None:
+        # The stream token is a credential for the media socket: it has no place in a webhook.
+        data = {**session_object(session, ""), "stream": None}
+        insert_event(conn, session.org_id, session.livemode, event_type, data)
+
+    return emit

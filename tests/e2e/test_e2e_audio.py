@@ -1,0 +1,505 @@
+"""GET/HEAD /v1/recordings/{id}/audio over real HTTP, with real clients (spec §1, §1.1, §1.2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.e2e.helpers import (
+    HTTP_TIMEOUT,
+    Server,
+    assert_error,
+    auth,
+    decode_mp3,
+    download,
+    get_recording,
+    import_ready,
+    last_lines,
+    sha256,
+    speech_like,
+    write_wav,
+)
+
+pytestmark = pytest.mark.e2e
+
+SECONDS = 240.0
+
+
+@pytest.fixture(scope="module")
+def key(server: Server) -> str:
+    return server.create_key("acme")
+
+
+@pytest.fixture(scope="module")
+def wav_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("wavs")
+
+
+@pytest.fixture(scope="module")
+def call(server: Server, key: str, wav_dir: Path) -> dict[str, Any]:
+    """A 4-minute μ-law 8 kHz call, imported over HTTP and ready."""
+    wav = write_wav(wav_dir / "call.wav", speech_like(SECONDS, seed=1), 8000, subtype="ULAW")
+    rec = import_ready(server, key, wav)
+    rec["body"] = download(server, key, rec["id"])
+    return rec
+
+
+def small_call(server: Server, key: str, directory: Path, seed: int) -> dict[str, Any]:
+    wav = write_wav(directory / f"small-{seed}.wav", speech_like(3.0, seed=seed), 8000)
+    return import_ready(server, key, wav)
+
+
+# -- the download itself ---------------------------------------------------------------------
+
+
+def test_mulaw_4min_import_downloads_as_8khz_mono_mp3(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    assert call["format"] == "mp3" and call["sample_rate"] == 8000
+    assert call["duration"] == pytest.approx(SECONDS, rel=0.005)
+    assert call["download_url"] == f"/v1/recordings/{call['id']}/audio"
+    with requests.get(
+        server.audio_url(call["id"]), headers=auth(key), stream=True, timeout=HTTP_TIMEOUT
+    ) as r:
+        r.raise_for_status()
+        body = b"".join(r.iter_content(8192))
+        headers = r.headers
+    assert r.status_code == 200
+    assert headers["Content-Type"] == "audio/mpeg"
+    assert int(headers["Content-Length"]) == call["size"] == len(body)
+    assert headers["Content-Disposition"] == (
+        f'attachment; filename="recording-{call["session_id"]}.mp3"'
+    )
+    assert headers["Accept-Ranges"] == "bytes"
+    assert headers["Cache-Control"] == "private"
+    assert headers["X-Request-ID"].startswith("req_")
+
+    decoded = decode_mp3(body)
+    assert decoded.codec.startswith("mp3")
+    assert decoded.sample_rate == 8000
+    assert decoded.channels == 1
+    assert decoded.duration == pytest.approx(SECONDS, rel=0.005)
+    # Not silence: the speech-like signal survived (RMS well above the line-noise floor).
+    assert float((decoded.samples**2).mean() ** 0.5) > 0.02
+
+
+def test_50_parallel_downloads_are_byte_identical_and_match_the_etag(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    url = server.audio_url(call["id"])
+
+    def fetch(_: int) -> tuple[bytes, str]:
+        with requests.get(url, headers=auth(key), stream=True, timeout=HTTP_TIMEOUT) as r:
+            r.raise_for_status()
+            return b"".join(r.iter_content(8192)), r.headers["ETag"]
+
+    with ThreadPoolExecutor(max_workers=50) as pool:
+        results = list(pool.map(fetch, range(50)))
+    bodies = {body for body, _ in results}
+    etags = {etag for _, etag in results}
+    assert len(bodies) == 1 and len(etags) == 1
+    body = bodies.pop()
+    assert body == call["body"]
+    assert len(body) == call["size"]
+    assert etags.pop() == f'"{sha256(body)}"'
+
+
+@pytest.fixture(scope="module")
+def curl() -> str:
+    found = shutil.which("curl")
+    if not found:
+        pytest.skip("curl is not installed")
+    return found
+
+
+def test_curl_download_is_identical(
+    server: Server, key: str, call: dict[str, Any], curl: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "recording.mp3"
+    done = subprocess.run(
+        [curl, "-sS", "-f", server.audio_url(call["id"]), "-H", f"Authorization: Bearer {key}",
+         "-o", str(out)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == call["body"]
+
+
+def test_curl_range_gives_the_first_100_bytes(
+    server: Server, key: str, call: dict[str, Any], curl: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "head.bin"
+    done = subprocess.run(
+        [curl, "-sS", "-f", "-r", "0-99", server.audio_url(call["id"]),
+         "-H", f"Authorization: Bearer {key}", "-o", str(out)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == call["body"][:100]
+
+
+def test_curl_fail_flag_writes_no_json_into_the_mp3(
+    server: Server, call: dict[str, Any], curl: str, tmp_path: Path
+) -> None:
+    out = tmp_path / "recording.mp3"
+    done = subprocess.run(
+        [curl, "-sS", "-f", server.audio_url(call["id"]), "-H", "Authorization: Bearer sk_live_x",
+         "-o", str(out)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 22, (done.returncode, done.stderr)
+    assert not out.exists() or out.read_bytes() == b""
+
+
+NODE_FROM_WEB = """
+const { pipeline } = require('node:stream/promises');
+const { Readable } = require('node:stream');
+const { createWriteStream } = require('node:fs');
+(async () => {
+  const response = await fetch(process.env.KR_URL, {
+    headers: { Authorization: `Bearer ${process.env.KR_KEY}` },
+  });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  await pipeline(Readable.fromWeb(response.body), createWriteStream(process.env.KR_OUT));
+})().catch((err) => { console.error(err); process.exit(1); });
+"""
+
+# The spec's pattern verbatim: pipeline(response.body, createWriteStream(...)).
+NODE_WEB_BODY = NODE_FROM_WEB.replace("Readable.fromWeb(response.body)", "response.body")
+
+
+@pytest.mark.parametrize("script", [NODE_FROM_WEB, NODE_WEB_BODY], ids=["fromWeb", "web-body"])
+def test_node_fetch_pipeline_download_is_identical(
+    server: Server, key: str, call: dict[str, Any], tmp_path: Path, script: str
+) -> None:
+    node = shutil.which("node") or ("/usr/bin/node" if Path("/usr/bin/node").exists() else None)
+    if node is None:
+        pytest.skip("node is not installed")
+    out = tmp_path / "recording.mp3"
+    env = {**os.environ, "KR_URL": server.audio_url(call["id"]), "KR_KEY": key, "KR_OUT": str(out)}
+    done = subprocess.run(
+        [node, "-e", script], capture_output=True, text=True, env=env, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes() == call["body"]
+
+
+def test_requests_stream_pattern_from_the_docs_is_identical(
+    server: Server, key: str, call: dict[str, Any], tmp_path: Path
+) -> None:
+    out = tmp_path / "recording.mp3"
+    response = requests.get(
+        server.audio_url(call["id"]), headers=auth(key), stream=True, timeout=HTTP_TIMEOUT
+    )
+    try:
+        response.raise_for_status()
+        with out.open("wb") as fh:
+            for chunk in response.iter_content(8192):
+                fh.write(chunk)
+    finally:
+        response.close()
+    assert out.read_bytes() == call["body"]
+
+
+# -- ranges and conditional requests ---------------------------------------------------------
+
+
+def _get(server: Server, key: str, rec_id: str, **headers: str) -> requests.Response:
+    r = requests.get(
+        server.audio_url(rec_id),
+        headers={**auth(key), **{k.replace("_", "-"): v for k, v in headers.items()}},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert r.headers.get("X-Request-ID", "").startswith("req_"), r.headers
+    return r
+
+
+@pytest.mark.parametrize(
+    ("header", "start", "end"),
+    [
+        ("bytes=0-99", 0, 100),
+        ("bytes=100-", 100, None),
+        ("bytes=-500", -500, None),
+        ("bytes=0-", 0, None),
+    ],
+)
+def test_single_range_is_206_with_the_exact_slice(
+    server: Server,
+    key: str,
+    call: dict[str, Any],
+    header: str,
+    start: int,
+    end: int | None,
+) -> None:
+    body, size = call["body"], call["size"]
+    expected = body[start:end]
+    first = start if start >= 0 else size + start
+    r = _get(server, key, call["id"], Range=header)
+    assert r.status_code == 206, r.text[:200]
+    assert r.content == expected
+    assert r.headers["Content-Length"] == str(len(expected))
+    assert r.headers["Content-Range"] == f"bytes {first}-{first + len(expected) - 1}/{size}"
+    assert r.headers["Content-Type"] == "audio/mpeg"
+    assert r.headers["ETag"] == f'"{sha256(body)}"'
+
+
+def test_multiple_ranges_are_multipart_byteranges(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    from tests.e2e.helpers import parse_byteranges
+
+    body, size = call["body"], call["size"]
+    r = _get(server, key, call["id"], Range="bytes=0-9,500-599")
+    if r.status_code == 200:  # allowed by the spec, but then it must be the whole file
+        assert r.content == body
+        return
+    assert r.status_code == 206
+    assert int(r.headers["Content-Length"]) == len(r.content)
+    parts = list(parse_byteranges(r.headers["Content-Type"], r.content))
+    assert [(a, b, s) for a, b, s, _ in parts] == [(0, 9, size), (500, 599, size)]
+    assert parts[0][3] == body[0:10]
+    assert parts[1][3] == body[500:600]
+
+
+def test_unsatisfiable_range_is_416_with_the_size(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    size = call["size"]
+    r = _get(server, key, call["id"], Range=f"bytes={size}-")
+    assert_error(r, 416, "range_not_satisfiable")
+    assert r.headers["Content-Range"] == f"bytes */{size}"
+
+
+@pytest.mark.parametrize("header", ["bytes=zz", "items=0-10", "bytes=5-2"])
+def test_malformed_range_is_ignored_full_200(
+    server: Server, key: str, call: dict[str, Any], header: str
+) -> None:
+    r = _get(server, key, call["id"], Range=header)
+    assert r.status_code == 200
+    assert r.content == call["body"]
+    assert "Content-Range" not in r.headers
+
+
+def test_head_has_the_get_headers_and_no_body(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    get = _get(server, key, call["id"])
+    head = requests.head(server.audio_url(call["id"]), headers=auth(key), timeout=HTTP_TIMEOUT)
+    assert head.status_code == 200 and get.status_code == 200
+    assert head.content == b""
+    varying = {"x-request-id", "date", "x-ratelimit-remaining", "x-ratelimit-reset"}
+    get_headers = {k.lower(): v for k, v in get.headers.items() if k.lower() not in varying}
+    head_headers = {k.lower(): v for k, v in head.headers.items() if k.lower() not in varying}
+    assert head_headers == get_headers
+    assert head.headers["Content-Length"] == str(call["size"])
+    assert head.headers["X-Request-ID"].startswith("req_")
+
+
+def test_if_none_match_current_etag_is_304(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    etag = f'"{sha256(call["body"])}"'
+    r = _get(server, key, call["id"], If_None_Match=etag)
+    assert r.status_code == 304
+    assert r.content == b""
+    assert r.headers["ETag"] == etag
+    # A different tag is a normal 200.
+    r = _get(server, key, call["id"], If_None_Match='"something-else"')
+    assert r.status_code == 200 and r.content == call["body"]
+
+
+def test_if_modified_since_last_modified_is_304(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    last_modified = _get(server, key, call["id"], Range="bytes=0-0").headers["Last-Modified"]
+    r = _get(server, key, call["id"], If_Modified_Since=last_modified)
+    assert r.status_code == 304 and r.content == b""
+
+
+def test_if_range_current_etag_206_stale_200(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    etag = f'"{sha256(call["body"])}"'
+    r = _get(server, key, call["id"], Range="bytes=100-199", If_Range=etag)
+    assert r.status_code == 206 and r.content == call["body"][100:200]
+    stale = f'"{"0" * 64}"'
+    r = _get(server, key, call["id"], Range="bytes=100-199", If_Range=stale)
+    assert r.status_code == 200 and r.content == call["body"]
+
+
+def test_if_match_mismatch_is_412_and_match_is_200(
+    server: Server, key: str, call: dict[str, Any]
+) -> None:
+    r = _get(server, key, call["id"], If_Match='"not-the-etag"')
+    assert_error(r, 412, "precondition_failed")
+    r = _get(server, key, call["id"], If_Match=f'"{sha256(call["body"])}"')
+    assert r.status_code == 200 and r.content == call["body"]
+
+
+# -- errors (§1.2) -------------------------------------------------------------------------------
+
+
+def _assert_401(r: requests.Response, code: str = "invalid_api_key") -> None:
+    assert_error(r, 401, code, error_type="authentication_error")
+    assert r.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_no_key_is_401(server: Server, call: dict[str, Any]) -> None:
+    _assert_401(requests.get(server.audio_url(call["id"]), timeout=HTTP_TIMEOUT))
+
+
+def test_key_with_bad_checksum_is_401(server: Server, key: str, call: dict[str, Any]) -> None:
+    last = key[-1]
+    tampered = key[:-1] + ("A" if last != "A" else "B")
+    _assert_401(requests.get(server.audio_url(call["id"]), headers=auth(tampered), timeout=30))
+    # And one that is well-formed in shape but random garbage.
+    _assert_401(
+        requests.get(server.audio_url(call["id"]), headers=auth("sk_live_" + "x" * 30), timeout=30)
+    )
+
+
+def test_x_api_key_header_works(server: Server, key: str, call: dict[str, Any]) -> None:
+    r = requests.get(server.audio_url(call["id"]), headers={"X-API-Key": key}, timeout=30)
+    assert r.status_code == 200 and r.content == call["body"]
+
+
+def test_revoked_key_is_refused_within_3_seconds(
+    server: Server, call: dict[str, Any], wav_dir: Path
+) -> None:
+    doomed = server.create_key("acme", name="to be revoked")
+    url = server.audio_url(call["id"])
+    r = requests.get(url, headers=auth(doomed), timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200  # the server has now cached the key
+    out = server.cli("keys", "revoke", doomed)
+    assert "Revoked" in out.stdout
+    revoked_at = time.monotonic()
+    while True:
+        r = requests.get(url, headers=auth(doomed), timeout=HTTP_TIMEOUT)
+        if r.status_code != 200 or time.monotonic() - revoked_at > 3.0:
+            break
+        time.sleep(0.1)
+    assert time.monotonic() - revoked_at <= 3.5, "still accepted 3 s after revocation"
+    _assert_401(r, "revoked_api_key")
+    listing = server.cli("keys", "list", "--org", "acme").stdout
+    assert doomed not in listing  # the secret is never shown again
+
+
+def test_key_without_recordings_read_is_403(server: Server, call: dict[str, Any]) -> None:
+    writer = server.create_key("acme", scopes=["sessions:write"])
+    r = requests.get(server.audio_url(call["id"]), headers=auth(writer), timeout=HTTP_TIMEOUT)
+    assert_error(r, 403, "insufficient_permissions", error_type="permission_error")
+    # Authenticated, so the rate-limit headers are there even on the 403.
+    assert "X-RateLimit-Limit" in r.headers
+
+
+def test_other_organizations_recording_is_404(server: Server, call: dict[str, Any]) -> None:
+    other = server.create_key("globex")
+    r = requests.get(server.audio_url(call["id"]), headers=auth(other), timeout=HTTP_TIMEOUT)
+    error = assert_error(r, 404, "resource_missing", param="recording_id")
+    # Indistinguishable from an id that never existed.
+    r2 = requests.get(
+        server.audio_url("rec_01J00000000000000000000000"), headers=auth(other), timeout=30
+    )
+    error2 = assert_error(r2, 404, "resource_missing", param="recording_id")
+    assert error["message"].replace(call["id"], "X") == error2["message"].replace(
+        "rec_01J00000000000000000000000", "X"
+    )
+
+
+def test_live_key_on_test_mode_recording_is_404(
+    server: Server, key: str, wav_dir: Path
+) -> None:
+    test_key = server.create_key("acme", mode="test")
+    rec = small_call(server, test_key, wav_dir, seed=7)
+    assert rec["livemode"] is False
+    ok = requests.get(server.audio_url(rec["id"]), headers=auth(test_key), timeout=HTTP_TIMEOUT)
+    assert ok.status_code == 200
+    r = requests.get(server.audio_url(rec["id"]), headers=auth(key), timeout=HTTP_TIMEOUT)
+    assert_error(r, 404, "resource_missing")
+
+
+def test_processing_recording_is_409_with_retry_after(
+    start_server: Any, tmp_path: Path
+) -> None:
+    # The runner of this server sleeps an hour between polls, and an import made by the CLI in
+    # another process does not wake it: the recording stays `processing`.
+    slow = start_server({"KALLREC_JOB_POLL_SECONDS": "3600"})
+    key = slow.create_key("acme")
+    wav = write_wav(tmp_path / "pending.wav", speech_like(5.0, seed=3), 8000)
+    done = slow.cli("import", str(wav), "--org", "acme", "--no-wait")
+    rec_id = last_lines(done.stdout)[-1]
+    assert rec_id.startswith("rec_")
+    rec = get_recording(slow, key, rec_id)
+    assert rec["status"] == "processing"
+    assert rec["download_url"] is None and rec["size"] is None
+    r = requests.get(slow.audio_url(rec_id), headers=auth(key), timeout=HTTP_TIMEOUT)
+    error = assert_error(r, 409, "recording_not_ready", param="recording_id")
+    assert int(r.headers["Retry-After"]) >= 1
+    assert error["retry_after"] == int(r.headers["Retry-After"])
+
+
+def test_purged_recording_is_410(
+    server: Server, key: str, call: dict[str, Any], wav_dir: Path
+) -> None:
+    purge_key = server.create_key("initech")
+    rec = small_call(server, purge_key, wav_dir, seed=11)
+    url = server.audio_url(rec["id"])
+    assert requests.get(url, headers=auth(purge_key), timeout=HTTP_TIMEOUT).status_code == 200
+
+    server.cli("orgs", "update", "initech", "--retention-days", "1")
+    before = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out = server.cli("purge", "--before", before)
+    assert "Expired 1 recording" in out.stdout, out.stdout
+
+    deadline = time.monotonic() + 3.0
+    while True:
+        r = requests.get(url, headers=auth(purge_key), timeout=HTTP_TIMEOUT)
+        if r.status_code != 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert_error(r, 410, "recording_expired", param="recording_id")
+    assert get_recording(server, purge_key, rec["id"])["status"] == "expired"
+    # Other organizations (30-day retention) were not touched by the purge.
+    assert download(server, key, call["id"]) == call["body"]
+
+
+def test_deleted_recording_is_404(server: Server, key: str, wav_dir: Path) -> None:
+    rec = small_call(server, key, wav_dir, seed=13)
+    url = server.audio_url(rec["id"])
+    assert requests.get(url, headers=auth(key), timeout=HTTP_TIMEOUT).status_code == 200
+    d = requests.delete(server.url(f"/v1/recordings/{rec['id']}"), headers=auth(key), timeout=30)
+    assert d.status_code == 200, d.text
+    assert d.json() == {"id": rec["id"], "object": "recording", "deleted": True}
+    assert_error(requests.get(url, headers=auth(key), timeout=30), 404, "resource_missing")
+    meta = requests.get(server.url(f"/v1/recordings/{rec['id']}"), headers=auth(key), timeout=30)
+    assert_error(meta, 404, "resource_missing")
+
+
+def test_error_json_never_lands_in_a_raise_for_status_download(
+    server: Server, call: dict[str, Any], tmp_path: Path
+) -> None:
+    """The documented client: raise_for_status() must stop it before it writes the body."""
+    out = tmp_path / "recording.mp3"
+    response = requests.get(
+        server.audio_url(call["id"]), headers=auth("sk_live_nope"), stream=True, timeout=30
+    )
+    try:
+        with pytest.raises(requests.HTTPError):
+            response.raise_for_status()
+            with out.open("wb") as fh:
+                for chunk in response.iter_content(8192):
+                    fh.write(chunk)
+        assert json.loads(response.content)["error"]["code"] == "invalid_api_key"
+    finally:
+        response.close()
+    assert not out.exists()

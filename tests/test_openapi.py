@@ -1,0 +1,460 @@
+"""The OpenAPI document: valid 3.1, complete, and in step with the code's routes and objects."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import numpy as np
+import pytest
+from openapi_spec_validator import OpenAPIV31SpecValidator, validate
+from starlette.routing import Route
+
+from kallrec.api.objects import recording_object, session_object
+from kallrec.app import ROUTES
+from kallrec.auth import ALL_SCOPES
+from kallrec.db.models import Recording, Session
+from kallrec.errors import ApiError, Conflict, RateLimited
+from kallrec.openapi import openapi_document
+from tests.api.helpers import import_file
+from tests.conftest import Caller, tone, write_wav
+
+DOC = openapi_document()
+METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+# HEAD is documented where it means something of its own; Starlette adds it to every GET route.
+HEAD_DOCUMENTED = {"/v1/recordings/{recording_id}/audio"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}
+NOW = 1_774_523_060.0
+
+
+def _route_path(route: Route) -> str:
+    return re.sub(r"{(\w+):[^}]+}", r"{\1}", route.path)  # drop convertors: {id:int} → {id}
+
+
+def _operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in DOC["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield path, method, op
+
+
+def _resolve(pointer: str) -> Any:
+    assert pointer.startswith("#/"), pointer
+    node: Any = DOC
+    for part in pointer[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def _refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "$ref":
+                yield value
+            else:
+                yield from _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _refs(value)
+
+
+def _check(instance: Any, schema_name: str) -> None:
+    """Validates ``instance`` against a component schema (JSON Schema 2020-12)."""
+    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": DOC["components"]}
+    jsonschema.Draft202012Validator(schema).validate(instance)
+
+
+def _recording(status: str = "ready", **changes: Any) -> Recording:
+    ready = status == "ready"
+    fields: dict[str, Any] = {
+        "id": "rec_01JQ0000000000000000000000",
+        "org_id": "org_01JQ0000000000000000000000",
+        "livemode": False,
+        "session_id": "sess_01JQ0000000000000000000000",
+        "channel": "mixed",
+        "status": status,
+        "duration": 245.3 if status != "processing" else None,
+        "size": 981_234 if ready else None,
+        "content_hash": "ab" * 32 if ready else None,
+        "storage_key": "recordings/rec_01JQ.mp3" if ready else None,
+        "staging_key": None if ready else "staging/rec_01JQ.pcm",
+        "failure_reason": "decoder error" if status == "failed" else None,
+        "created_at": NOW,
+        "ready_at": NOW + 2 if ready else None,
+        "expires_at": NOW + 30 * 86400,
+        "expired_at": NOW + 30 * 86400 if status == "expired" else None,
+        "deleted_at": None,
+    }
+    return Recording(**{**fields, **changes})
+
+
+def _session(status: str = "created", **changes: Any) -> Session:
+    ended = status == "ended"
+    fields: dict[str, Any] = {
+        "id": "sess_01JQ0000000000000000000000",
+        "org_id": "org_01JQ0000000000000000000000",
+        "livemode": True,
+        "mode": "bidirectional_translation",
+        "source_language": "en-US",
+        "target_language": None,
+        "provider": "twilio",
+        "status": status,
+        "recording_enabled": True,
+        "recording_channels": "dual",
+        "metadata": '{"crm_id": "42"}',
+        "stream_token": None if ended else "kst_abcdefghijklmnopqrstuvwxyz012345",
+        "stream_token_expires_at": None if ended else NOW + 300,
+        "created_at": NOW,
+        "started_at": None if status == "created" else NOW + 5,
+        "ended_at": NOW + 250.4 if ended else None,
+    }
+    return Session(**{**fields, **changes})
+
+
+# -- 1. the document and the routes agree ---------------------------------------------------------
+
+
+def test_every_route_is_documented_and_nothing_else() -> None:
+    routed: set[tuple[str, str]] = set()
+    for route in ROUTES:
+        assert isinstance(route, Route), route
+        path = _route_path(route)
+        for method in route.methods or ():
+            if method != "HEAD" or path in HEAD_DOCUMENTED:
+                routed.add((path, method.lower()))
+    documented = {(path, method) for path, method, _ in _operations()}
+    assert documented - routed == set(), "documented operations the server does not have"
+    assert routed - documented == set(), "routes missing from the document"
+
+
+def test_head_documented_only_where_the_route_answers_it() -> None:
+    head_routes = {_route_path(r) for r in ROUTES if "HEAD" in (r.methods or ())}
+    assert head_routes >= HEAD_DOCUMENTED
+    assert {path for path, method, _ in _operations() if method == "head"} == HEAD_DOCUMENTED
+
+
+# -- 2. valid OpenAPI 3.1 ------------------------------------------------------------------------
+
+
+def test_document_is_valid_openapi_3_1() -> None:
+    assert DOC["openapi"].startswith("3.1.")
+    validate(DOC, cls=OpenAPIV31SpecValidator)
+
+
+def test_info_and_servers() -> None:
+    assert DOC["info"]["title"] == "kallrec"
+    assert DOC["info"]["version"] == "0.1.0"
+    for word in ("Authorization: Bearer", "X-API-Key", "sk_test_", "Idempotency-Key", "429"):
+        assert word in DOC["info"]["description"]
+    assert DOC["servers"] == [{"url": "/"}]
+
+
+def test_document_is_built_once() -> None:
+    assert openapi_document() is openapi_document()
+
+
+# -- 3. references and operation ids -------------------------------------------------------------
+
+
+def test_every_ref_resolves_and_every_component_is_used() -> None:
+    refs = set(_refs(DOC))
+    for ref in refs:
+        _resolve(ref)
+    for kind, items in DOC["components"].items():
+        if kind == "securitySchemes":
+            continue
+        for name in items:
+            assert f"#/components/{kind}/{name}" in refs, f"unused component {kind}/{name}"
+
+
+def test_operation_ids_are_unique() -> None:
+    ids = [op["operationId"] for _, _, op in _operations()]
+    assert len(ids) == len(set(ids))
+
+
+# -- security, parameters, responses --------------------------------------------------------------
+
+
+def test_security_and_scopes() -> None:
+    schemes = DOC["components"]["securitySchemes"]
+    assert schemes["bearerAuth"] == {**schemes["bearerAuth"], "type": "http", "scheme": "bearer"}
+    assert schemes["apiKeyHeader"]["in"] == "header"
+    assert schemes["apiKeyHeader"]["name"] == "X-API-Key"
+    assert DOC["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}]
+    for path, _, op in _operations():
+        if path in PUBLIC:
+            assert op["security"] == []
+            assert "x-required-scope" not in op
+        else:
+            assert path.startswith("/v1/")
+            assert "security" not in op  # the document-wide requirement applies
+            assert op["x-required-scope"] in ALL_SCOPES
+            assert f"`{op['x-required-scope']}`" in op["description"]
+            for status in ("401", "403", "429"):
+                assert status in op["responses"], (path, status)
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "scope"),
+    [
+        ("/v1/sessions", "post", "sessions:write"),
+        ("/v1/sessions/{session_id}", "get", "sessions:read"),
+        ("/v1/sessions/{session_id}/end", "post", "sessions:write"),
+        ("/v1/sessions/{session_id}/recordings", "get", "recordings:read"),
+        ("/v1/recordings", "get", "recordings:read"),
+        ("/v1/recordings", "post", "sessions:write"),
+        ("/v1/recordings/{recording_id}", "get", "recordings:read"),
+        ("/v1/recordings/{recording_id}", "delete", "recordings:delete"),
+        ("/v1/recordings/{recording_id}/audio", "get", "recordings:read"),
+        ("/v1/recordings/{recording_id}/audio", "head", "recordings:read"),
+    ],
+)
+def test_scopes_match_the_spec(path: str, method: str, scope: str) -> None:
+    assert DOC["paths"][path][method]["x-required-scope"] == scope
+
+
+def _param_names(op: dict[str, Any]) -> list[str]:
+    return [_resolve(p["$ref"])["name"] for p in op.get("parameters", [])]
+
+
+def test_list_and_filter_parameters() -> None:
+    limit = DOC["components"]["parameters"]["Limit"]["schema"]
+    assert (limit["minimum"], limit["maximum"], limit["default"]) == (1, 100, 20)
+    listing = DOC["paths"]["/v1/recordings"]["get"]
+    assert set(_param_names(listing)) == {
+        "limit",
+        "starting_after",
+        "ending_before",
+        "session_id",
+        "channel",
+        "status",
+        "created[gte]",
+        "created[lt]",
+    }
+    by_session = DOC["paths"]["/v1/sessions/{session_id}/recordings"]["get"]
+    assert set(_param_names(by_session)) == {
+        "session_id",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "channel",
+    }
+
+
+def test_idempotency_key_exactly_on_creating_posts() -> None:
+    with_key = {
+        (path, method)
+        for path, method, op in _operations()
+        if "Idempotency-Key" in _param_names(op)
+    }
+    assert with_key == {("/v1/sessions", "post"), ("/v1/recordings", "post")}
+
+
+def test_path_parameters_match_the_templates() -> None:
+    for path, _, op in _operations():
+        params = [_resolve(p["$ref"]) for p in op.get("parameters", [])]
+        in_path = {p["name"] for p in params if p["in"] == "path"}
+        assert in_path == set(re.findall(r"{(\w+)}", path)), path
+
+
+def test_every_response_has_a_request_id_and_errors_use_the_envelope() -> None:
+    for path, method, op in _operations():
+        for status, response in op["responses"].items():
+            resolved = _resolve(response["$ref"]) if "$ref" in response else response
+            assert "X-Request-ID" in resolved["headers"], (path, method, status)
+            if path.startswith("/v1/") and status != "401":
+                assert "X-RateLimit-Remaining" in resolved["headers"], (path, method, status)
+            if int(status) >= 400 and path.startswith("/v1/"):
+                schema = resolved["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "statuses"),
+    [
+        ("/v1/sessions", "post", {"201", "400", "401", "403", "409", "429", "500"}),
+        ("/v1/recordings", "get", {"200", "400", "401", "403", "429", "500"}),
+        (
+            "/v1/recordings",
+            "post",
+            {"202", "400", "401", "403", "404", "409", "413", "415", "422", "429", "500"},
+        ),
+        (
+            "/v1/recordings/{recording_id}/audio",
+            "get",
+            {"200", "206", "304", "401", "403", "404", "409", "410", "412", "416", "429"}
+            | {"500", "503"},
+        ),
+        (
+            "/v1/recordings/{recording_id}/audio",
+            "head",
+            {"200", "304", "401", "403", "404", "409", "410", "412", "429", "500", "503"},
+        ),
+        ("/readyz", "get", {"200", "503"}),
+    ],
+)
+def test_statuses(path: str, method: str, statuses: set[str]) -> None:
+    assert set(DOC["paths"][path][method]["responses"]) == statuses
+
+
+def test_audio_responses() -> None:
+    responses = DOC["paths"]["/v1/recordings/{recording_id}/audio"]["get"]["responses"]
+    ok, partial = responses["200"], responses["206"]
+    assert set(ok["content"]) == {"audio/mpeg"}
+    assert set(partial["content"]) == {"audio/mpeg", "multipart/byteranges"}
+    audio_headers = {
+        "Content-Length",
+        "Content-Disposition",
+        "ETag",
+        "Last-Modified",
+        "Accept-Ranges",
+        "Cache-Control",
+    }
+    assert audio_headers <= set(ok["headers"])
+    assert audio_headers | {"Content-Range"} <= set(partial["headers"])
+    assert "content" not in responses["304"]
+    unsatisfiable = _resolve(responses["416"]["$ref"])
+    assert "Content-Range" in unsatisfiable["headers"]
+    for status in ("409", "503"):
+        assert "Retry-After" in _resolve(responses[status]["$ref"])["headers"]
+    head = DOC["paths"]["/v1/recordings/{recording_id}/audio"]["head"]["responses"]["200"]
+    assert "content" not in head
+    assert audio_headers <= set(head["headers"])
+
+
+def test_system_content_types() -> None:
+    paths = DOC["paths"]
+    assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
+    assert set(paths["/docs"]["get"]["responses"]["200"]["content"]) == {"text/html"}
+    assert set(paths["/openapi.json"]["get"]["responses"]["200"]["content"]) == {"application/json"}
+
+
+# -- 4. objects: the schemas and what the code returns ---------------------------------------------
+
+
+def _properties(name: str) -> set[str]:
+    return set(DOC["components"]["schemas"][name]["properties"])
+
+
+@pytest.mark.parametrize("status", ["processing", "ready", "failed", "expired"])
+def test_recording_schema_matches_recording_object(status: str) -> None:
+    obj = recording_object(_recording(status))
+    assert set(obj) == _properties("Recording")
+    _check(obj, "Recording")
+
+
+@pytest.mark.parametrize("status", ["created", "active", "ended"])
+def test_session_schema_matches_session_object(status: str) -> None:
+    obj = session_object(_session(status), "wss://kallrec.example")
+    assert set(obj) == _properties("Session")
+    _check(obj, "Session")
+    if obj["stream"] is not None:
+        assert set(obj["stream"]) == _properties("SessionStream")
+    assert set(obj["recording"]) == _properties("SessionRecording")
+
+
+def test_session_schema_allows_a_bare_session() -> None:
+    bare = _session("created", metadata=None, provider=None, source_language=None)
+    _check(session_object(bare, "ws://localhost:8000"), "Session")
+
+
+# -- 5. the error envelope -------------------------------------------------------------------------
+
+
+def test_error_schema_matches_the_envelope() -> None:
+    body = ApiError("x").body("req_1")
+    assert set(body) == _properties("ErrorEnvelope")
+    assert set(body["error"]) == _properties("Error")
+    for error in (
+        ApiError("x"),
+        Conflict("busy", code="recording_not_ready", param="recording_id", retry_after=2),
+        RateLimited("slow down", retry_after=0.2),
+    ):
+        _check(error.body("req_01JQ0000000000000000000000"), "ErrorEnvelope")
+
+
+def test_error_types_enumerate_the_tree() -> None:
+    types = set(DOC["components"]["schemas"]["Error"]["properties"]["type"]["enum"])
+    assert types == {
+        "api_error",
+        "authentication_error",
+        "permission_error",
+        "invalid_request_error",
+        "rate_limit_error",
+    }
+
+
+# -- the request bodies --------------------------------------------------------------------------
+
+
+def test_session_create_schema() -> None:
+    schema = DOC["components"]["schemas"]["SessionCreate"]
+    assert schema["required"] == ["mode"]
+    assert schema["additionalProperties"] is False
+    _check({"mode": "ai_agent"}, "SessionCreate")
+    _check(
+        {
+            "mode": "assistive_translation",
+            "source_language": "en",
+            "target_language": "de",
+            "provider": "sip",
+            "recording": {"enabled": False, "channels": "dual"},
+            "metadata": {"crm_id": "42"},
+        },
+        "SessionCreate",
+    )
+    for bad in ({}, {"mode": "karaoke"}, {"mode": "ai_agent", "colour": "red"}):
+        with pytest.raises(jsonschema.ValidationError):
+            _check(bad, "SessionCreate")
+
+
+def test_import_body_schema() -> None:
+    content = DOC["paths"]["/v1/recordings"]["post"]["requestBody"]["content"]
+    schema = _resolve(content["multipart/form-data"]["schema"]["$ref"])
+    assert schema["required"] == ["file"]
+    assert schema["properties"]["file"]["format"] == "binary"
+    assert schema["properties"]["channel"]["enum"] == ["mixed", "agent", "customer", "dual"]
+    form = {"file": "…", "channel": "dual", "metadata[crm_id]": "42"}
+    _check(form, "RecordingImport")
+    with pytest.raises(jsonschema.ValidationError):
+        _check({**form, "colour": "red"}, "RecordingImport")
+
+
+# -- what the running app answers ------------------------------------------------------------------
+
+
+async def test_served_document_and_docs_page(client: httpx.AsyncClient) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    assert response.json() == DOC
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+
+
+async def test_live_answers_match_the_schemas(
+    client: httpx.AsyncClient, caller: Caller, tmp_path: Path
+) -> None:
+    created = await client.post("/v1/sessions", headers=caller.headers, json={"mode": "ai_agent"})
+    assert created.status_code == 201
+    _check(created.json(), "Session")
+
+    stereo = np.stack([tone(0.5, 440), tone(0.5, 660)], axis=1)
+    wav = write_wav(tmp_path / "call.wav", stereo)
+    imported = await import_file(client, caller, wav, data={"channel": "dual"})
+    assert imported.status_code == 202, imported.text
+    body = imported.json()
+    _check(body, "ImportedRecording")
+    assert len(body["related_recordings"]) == 2
+
+    listed = await client.get("/v1/recordings", headers=caller.headers)
+    _check(listed.json(), "RecordingList")
+
+    missing = await client.get("/v1/recordings/rec_nope", headers=caller.headers)
+    assert missing.status_code == 404
+    _check(missing.json(), "ErrorEnvelope")
+    assert missing.headers["x-request-id"] == missing.json()["error"]["request_id"]
