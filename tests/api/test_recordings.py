@@ -241,3 +241,31 @@ async def test_delete_removes_metadata_and_audio(client, runtime, caller, tmp_pa
     ).status_code == 404
     await reap_files(runtime)
     assert not list((runtime.settings.data_dir / "audio").rglob("*.mp3"))
+
+
+async def test_retried_import_with_idempotency_key_replays(client, runtime, caller, tmp_path):
+    wav = write_wav(tmp_path / "call.wav", tone(1, 440))
+    headers = {"Idempotency-Key": "import-1"}
+    first = await import_file(client, caller, wav, headers=headers)
+    second = await import_file(client, caller, wav, headers=headers)  # new multipart boundary
+    assert second.status_code == 202
+    assert second.json()["id"] == first.json()["id"]
+    listing = await client.get("/v1/recordings", headers=caller.headers)
+    assert len(listing.json()["data"]) == 1
+
+
+async def test_import_metadata_with_existing_session_is_400(client, caller, tmp_path):
+    session = (
+        await client.post("/v1/sessions", headers=caller.headers, json={"mode": "ai_agent"})
+    ).json()
+    wav = write_wav(tmp_path / "call.wav", tone(1, 440))
+    response = await import_file(
+        client, caller, wav, data={"session_id": session["id"], "metadata[a]": "b"}
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "metadata"
+
+
+async def test_list_requires_auth_before_validating_filters(client):
+    response = await client.get("/v1/recordings?channel=left")
+    assert response.status_code == 401

@@ -13,6 +13,7 @@ import os
 import shlex
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -268,9 +269,7 @@ def get_recording(server: Server, key: str, recording_id: str) -> dict[str, Any]
     return r.json()  # type: ignore[no-any-return]
 
 
-def wait_ready(
-    server: Server, key: str, recording_id: str, timeout: float = 30
-) -> dict[str, Any]:
+def wait_ready(server: Server, key: str, recording_id: str, timeout: float = 30) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     rec = get_recording(server, key, recording_id)
     while rec["status"] == "processing" and time.monotonic() < deadline:
@@ -461,3 +460,44 @@ def parse_byteranges(content_type: str, body: bytes) -> Iterator[tuple[int, int,
         assert body[pos : pos + 2] == b"\r\n", body[pos : pos + 20]
         pos += 2
         assert body[pos : pos + len(delimiter)] == delimiter
+
+
+# -- looking at the data directory ---------------------------------------------------------------
+
+
+def db_query(server: Server, sql: str, *params: object) -> list[tuple[Any, ...]]:
+    """Read-only look at the server's SQLite database (a server may be running: WAL)."""
+    uri = f"file:{server.data_dir / 'kallrec.db'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True, timeout=10)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def row_counts(server: Server) -> dict[str, int]:
+    return {
+        table: db_query(server, f"SELECT count(*) FROM {table}")[0][0]
+        for table in ("sessions", "recordings", "jobs")
+    }
+
+
+def tmp_files(server: Server) -> set[str]:
+    root = server.data_dir / "tmp"
+    if not root.exists():
+        return set()
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def encode_mp3_with_av(path: Path, samples: np.ndarray, rate: int) -> Path:
+    """An MP3 made by FFmpeg's libmp3lame (not by kallrec); samples int16 (n,) or (n, 2)."""
+    planar = samples.T if samples.ndim == 2 else samples[None, :]
+    layout = "stereo" if planar.shape[0] == 2 else "mono"
+    with av.open(str(path), "w", format="mp3") as out:
+        stream = out.add_stream("libmp3lame", rate=rate, layout=layout)
+        frame = av.AudioFrame.from_ndarray(
+            np.ascontiguousarray(planar), format="s16p", layout=layout
+        )
+        frame.sample_rate = rate
+        for packet in stream.encode(frame):
+            out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return path

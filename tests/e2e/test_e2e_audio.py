@@ -305,9 +305,7 @@ def test_head_has_the_get_headers_and_no_body(
     assert head.headers["X-Request-ID"].startswith("req_")
 
 
-def test_if_none_match_current_etag_is_304(
-    server: Server, key: str, call: dict[str, Any]
-) -> None:
+def test_if_none_match_current_etag_is_304(server: Server, key: str, call: dict[str, Any]) -> None:
     etag = f'"{sha256(call["body"])}"'
     r = _get(server, key, call["id"], If_None_Match=etag)
     assert r.status_code == 304
@@ -416,9 +414,7 @@ def test_other_organizations_recording_is_404(server: Server, call: dict[str, An
     )
 
 
-def test_live_key_on_test_mode_recording_is_404(
-    server: Server, key: str, wav_dir: Path
-) -> None:
+def test_live_key_on_test_mode_recording_is_404(server: Server, key: str, wav_dir: Path) -> None:
     test_key = server.create_key("acme", mode="test")
     rec = small_call(server, test_key, wav_dir, seed=7)
     assert rec["livemode"] is False
@@ -428,9 +424,7 @@ def test_live_key_on_test_mode_recording_is_404(
     assert_error(r, 404, "resource_missing")
 
 
-def test_processing_recording_is_409_with_retry_after(
-    start_server: Any, tmp_path: Path
-) -> None:
+def test_processing_recording_is_409_with_retry_after(start_server: Any, tmp_path: Path) -> None:
     # The runner of this server sleeps an hour between polls, and an import made by the CLI in
     # another process does not wake it: the recording stays `processing`.
     slow = start_server({"KALLREC_JOB_POLL_SECONDS": "3600"})

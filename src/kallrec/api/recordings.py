@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from kallrec.api.common import (
 )
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import recording_object
+from kallrec.auth import Principal
 from kallrec.db.repository import RecordingFilter, UnknownCursor
 from kallrec.errors import InvalidRequest, PayloadTooLarge, UnsupportedMedia, missing
 from kallrec.importing import IMPORT_CHANNELS, ImportRequest, import_audio
@@ -44,8 +46,7 @@ async def get_recording(request: Request) -> Response:
     return json_response(recording_object(rec))
 
 
-async def _list(request: Request, flt: RecordingFilter, url: str) -> Response:
-    principal = await authorize(request, "recordings:read")
+async def _list(request: Request, principal: Principal, flt: RecordingFilter, url: str) -> Response:
     page = page_params(request)
     rt = runtime(request)
     try:
@@ -75,6 +76,7 @@ def _optional_choice(request: Request, name: str, allowed: tuple[str, ...]) -> s
 
 
 async def list_recordings(request: Request) -> Response:
+    principal = await authorize(request, "recordings:read")
     flt = RecordingFilter(
         session_id=request.query_params.get("session_id") or None,
         channel=_optional_choice(request, "channel", CHANNELS),
@@ -82,7 +84,7 @@ async def list_recordings(request: Request) -> Response:
         created_gte=_created_bound(request, "created[gte]"),
         created_lt=_created_bound(request, "created[lt]"),
     )
-    return await _list(request, flt, "/v1/recordings")
+    return await _list(request, principal, flt, "/v1/recordings")
 
 
 async def list_session_recordings(request: Request) -> Response:
@@ -97,7 +99,7 @@ async def list_session_recordings(request: Request) -> Response:
     flt = RecordingFilter(
         session_id=session_id, channel=_optional_choice(request, "channel", CHANNELS)
     )
-    return await _list(request, flt, f"/v1/sessions/{session_id}/recordings")
+    return await _list(request, principal, flt, f"/v1/sessions/{session_id}/recordings")
 
 
 async def delete_recording_route(request: Request) -> Response:
@@ -135,15 +137,12 @@ async def _receive_upload(request: Request, tmp_dir: Path, limit: int) -> _Uploa
     if declared and declared.isdigit() and int(declared) > limit + MULTIPART_OVERHEAD:
         raise too_large
 
-    digest = hashlib.sha256()
-
     async def counted() -> Any:
         received = 0
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit + MULTIPART_OVERHEAD:
                 raise too_large
-            digest.update(chunk)
             yield chunk
 
     parser = MultiPartParser(request.headers, counted(), max_files=1, max_fields=100)
@@ -156,12 +155,16 @@ async def _receive_upload(request: Request, tmp_dir: Path, limit: int) -> _Uploa
         if not isinstance(upload, UploadFile):
             raise InvalidRequest("Missing required parameter: file.", param="file")
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
+        # The idempotency fingerprint covers what was sent (file bytes and fields), not the
+        # multipart framing: clients pick a new random boundary on every retry.
+        digest = hashlib.sha256(json.dumps(sorted(fields.items())).encode())
         tmp_dir.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".upload", delete=False) as out:
             path = Path(out.name)
             size = 0
             while chunk := await upload.read(1024 * 1024):
                 size += len(chunk)
+                digest.update(chunk)
                 out.write(chunk)
         if size > limit:
             path.unlink()
@@ -180,7 +183,14 @@ def _import_fields(fields: dict[str, str]) -> tuple[str, str | None, dict[str, s
         elif name not in ("session_id", "channel"):
             raise InvalidRequest(f"Received unknown parameter: {name}.", param=name)
     channel = one_of(fields.get("channel", "mixed"), IMPORT_CHANNELS, "channel")
-    return channel, fields.get("session_id") or None, validation.metadata(metadata or None)
+    session_id = fields.get("session_id") or None
+    if metadata and session_id:
+        raise InvalidRequest(
+            "metadata describes the new session an import creates; it cannot be combined "
+            "with session_id (that session keeps its own metadata).",
+            param="metadata",
+        )
+    return channel, session_id, validation.metadata(metadata or None)
 
 
 async def import_recording(request: Request) -> Response:
