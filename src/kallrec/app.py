@@ -11,11 +11,11 @@ from typing import Any
 import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.routing import Route, Router
+from starlette.routing import Route, Router, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from kallrec import ids
-from kallrec.api import audio, recordings, sessions, system
+from kallrec.api import audio, recordings, sessions, stream, system
 from kallrec.config import Settings
 from kallrec.errors import ApiError, MethodNotAllowed, NotFound, ServerError, render_error
 from kallrec.jobs.runner import run_background
@@ -49,6 +49,7 @@ ROUTES = [
     ),
     # HEAD is answered by the GET handler (Starlette adds HEAD to GET routes).
     route("/v1/recordings/{recording_id}/audio", GET=audio.recording_audio),
+    WebSocketRoute("/v1/sessions/{session_id}/connect", stream.session_stream),
     route("/healthz", GET=system.healthz),
     route("/readyz", GET=system.readyz),
     route("/metrics", GET=system.metrics),

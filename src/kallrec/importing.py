@@ -108,7 +108,7 @@ async def import_audio(
         for channel, samples in tracks:
             rec_id = ids.new_id("rec")
             item = NewRecording(rec_id, channel, staging_key(rec_id))
-            await _stage(rt, item.staging_key, samples)
+            await stage_samples(rt, item.staging_key, samples)
             staged.append(item)
         created = await anyio.to_thread.run_sync(
             lambda: rt.repo.create_imported_recordings(
@@ -129,7 +129,8 @@ async def import_audio(
     return recordings
 
 
-async def _stage(rt: Runtime, key: str, samples: np.ndarray) -> None:
+async def stage_samples(rt: Runtime, key: str, samples: np.ndarray) -> None:
+    """Stores 8 kHz mono samples as the input of a processing job."""
     tmp_dir = rt.settings.data_dir / "tmp"
     tmp_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".pcm", delete=False) as fh:

@@ -31,18 +31,26 @@ async def delete_recording(
 
 
 async def end_session(rt: Runtime, org_id: str, livemode: bool, session_id: str) -> Session | None:
-    """Ends the session (idempotent). Recordings come from its live tracks, when it has any."""
-    result = await anyio.to_thread.run_sync(
+    """Ends the session (idempotent); its live tracks become recordings in a durable job."""
+    session = await anyio.to_thread.run_sync(
         lambda: rt.repo.end_session(
-            org_id, livemode, session_id, channels=[], emit=session_event("session.ended")
+            org_id, livemode, session_id, emit=session_event("session.ended")
         )
     )
-    if result is None:
-        return None
-    session, created = result
-    if created:
+    if session is not None:
+        rt.live.forget(session_id)
         rt.jobs_wakeup()
     return session
+
+
+async def end_idle_sessions(rt: Runtime) -> int:
+    """Ends sessions that have had no audio for ``session_idle_seconds``."""
+    idle = await anyio.to_thread.run_sync(
+        rt.repo.idle_sessions, timeutil.now() - rt.settings.session_idle_seconds
+    )
+    for session in idle:
+        await end_session(rt, session.org_id, session.livemode, session.id)
+    return len(idle)
 
 
 async def purge_expired(

@@ -13,6 +13,7 @@ from kallrec.config import Settings
 from kallrec.db.engine import Database
 from kallrec.db.models import Recording
 from kallrec.db.repository import Repository
+from kallrec.live.registry import LiveSessions
 from kallrec.metrics import Metrics
 from kallrec.ratelimit import RateLimiter
 from kallrec.storage import Storage, open_storage
@@ -61,6 +62,7 @@ class Runtime:
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.ready = ReadyRecordings(settings.cache_ttl_seconds)
         self.metrics = Metrics(self.repo.count_recordings_by_status, self.repo.count_waiting_jobs)
+        self.live = LiveSessions(settings.data_dir)
         # Set when this process queues work, so its job runner starts without waiting a poll.
         self.jobs_pending = asyncio.Event()
 

@@ -19,8 +19,9 @@ from kallrec.audio import (
     encode_mp3,
     mulaw_decode,
 )
+from kallrec.audio import decode as decode_module
 from kallrec.audio.decode import is_raw_mulaw_hint
-from kallrec.audio.mpeg import walk_frames
+from kallrec.audio.mpeg import StreamSummary, walk_frames
 
 RNG = np.random.default_rng(20240601)
 SAMPLE_CALL = Path(kallrec.audio.__file__).parent.parent / "data" / "sample-call.wav"
@@ -78,7 +79,7 @@ PCM = as_int16(tone(440, 8000, 0.5))
 
 
 def pcm_for(subtype: str) -> np.ndarray:
-    """PCM in a form libsndfile stores losslessly in ``subtype`` (it does not scale int to float)."""
+    """PCM as libsndfile stores it losslessly in ``subtype`` (it does not scale int to float)."""
     return PCM / 32768.0 if subtype in ("FLOAT", "DOUBLE") else PCM
 
 
@@ -387,7 +388,7 @@ UNSUPPORTED = {
     "ima adpcm wav": riff(fmt_chunk(tag=0x11, bits=4), chunk(b"data", bytes(256))),
     "unknown codec wav": riff(fmt_chunk(tag=0x1234), chunk(b"data", bytes(256))),
     "3 channels": riff(fmt_chunk(channels=3), chunk(b"data", bytes(600))),
-    "12-bit-only rate": riff(fmt_chunk(rate=1000), chunk(b"data", bytes(600))),
+    "1 kHz rate": riff(fmt_chunk(rate=1000), chunk(b"data", bytes(600))),
     "au adpcm": b".snd" + struct.pack(">IIIII", 24, 100, 23, 8000, 1) + bytes(100),
 }
 
@@ -398,9 +399,9 @@ def test_unsupported(tmp_path: Path, data: bytes) -> None:
         decode_file(put(tmp_path, "call.wav", data), hint="call.wav audio/wav")
 
 
-def _mp3_damaged_in_the_middle() -> bytes:
+def _mp3_damaged_in_the_middle(seed: int) -> bytes:
     mp3 = encode_mp3(as_int16(tone(500, 8000, 5.0)))
-    return mp3[: 288 * 20] + RNG.bytes(5000) + mp3[288 * 40 :]
+    return mp3[: 288 * 20] + np.random.default_rng(seed).bytes(5000) + mp3[288 * 40 :]
 
 
 INVALID = {
@@ -421,8 +422,12 @@ INVALID = {
     "id3 only": (id3_tag(bytes(64)), "no audio"),
     "frame header then random": (b"\xff\xe3\x48\xc4" + RNG.bytes(20000), "corrupt"),
     "single frame": (encode_mp3(np.zeros(8000, np.int16))[:288], "corrupt"),
-    # mpg123 either gives up (an error) or stops early ("only 1.4 of its 5.1 seconds…").
-    "damaged in the middle": (_mp3_damaged_in_the_middle(), "corrupt"),
+    # mpg123 either gives up (an error) or stops early ("only 1.4 of its 3.7 seconds…"),
+    # depending on the garbage; both must be reported.
+    **{
+        f"mp3 damaged in the middle {seed}": (_mp3_damaged_in_the_middle(seed), "corrupt")
+        for seed in range(5)
+    },
 }
 
 
@@ -430,6 +435,19 @@ INVALID = {
 def test_invalid(tmp_path: Path, data: bytes, match: str) -> None:
     with pytest.raises(InvalidAudio, match=match):
         decode_file(put(tmp_path, "call.wav", data), hint="call.ul")
+
+
+def test_mp3_decoding_less_than_its_frames_hold_is_corrupt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Stand in for mpg123 stopping early: the frame walk claims twice the audio it decodes to.
+    path = put(tmp_path, "a.mp3", encode_mp3(as_int16(tone(500, 8000, 10.0))))
+    with open(path, "rb") as f:
+        real = walk_frames(f, 0)
+    doubled = StreamSummary(real.frames * 2, real.samples * 2, 0)
+    monkeypatch.setattr(decode_module, "walk_frames", lambda f, start: doubled)
+    with pytest.raises(InvalidAudio, match=r"^The MP3 file is corrupt: only 10\.\d of its 20\.\d "):
+        decode_file(path)
 
 
 def test_truncation_message_is_precise(tmp_path: Path) -> None:

@@ -501,3 +501,15 @@ def encode_mp3_with_av(path: Path, samples: np.ndarray, rate: int) -> Path:
         for packet in stream.encode(None):
             out.mux(packet)
     return path
+
+
+# LAME's encoder delay and last-frame padding (~0.14-0.21 s at 8 kHz): a CBR file without a
+# Xing/LAME header (kallrec writes none, for linear seeking) gives a decoder no way to trim them.
+MP3_PADDING_SECONDS = 0.25
+
+
+def assert_mp3_duration(decoded_seconds: float, expected: float) -> None:
+    assert expected - 0.01 <= decoded_seconds <= expected + MP3_PADDING_SECONDS, (
+        decoded_seconds,
+        expected,
+    )

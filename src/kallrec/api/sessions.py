@@ -111,6 +111,14 @@ async def get_session(request: Request) -> Response:
     )
     if session is None:
         raise missing("session", session_id, "session_id")
+    if session.status != "ended" and (session.stream_token_expires_at or 0) <= timeutil.now():
+        # Tokens live five minutes; a bridge that must reconnect later fetches a fresh one here.
+        session = await anyio.to_thread.run_sync(
+            rt.repo.replace_stream_token,
+            session.id,
+            new_stream_token(),
+            timeutil.now() + rt.settings.session_token_ttl_seconds,
+        )
     return json_response(session_object(session, stream_base(request)))
 
 

@@ -35,8 +35,11 @@ TARGET_RATE = 8000
 # 1 MiB of 16-bit stereo per read: large enough that per-call overhead vanishes.
 _BLOCK_FRAMES = 1 << 18
 
-# Decoding less than this share of the audio the MP3's frames hold means the file is damaged.
-_MP3_MIN_DECODED_FRACTION = 0.5
+# How much less audio than its frames hold an MP3 may decode to before it is called damaged:
+# gapless decoding drops the Info frame, encoder delay and padding (a few frames), and a
+# decoder may skip a bad frame or two; anything more means mpg123 gave up part-way.
+_MP3_TOLERATED_LOSS = 0.01
+_MP3_TOLERATED_LOSS_FRAMES = 8
 
 _RAW_MULAW_EXTENSIONS = frozenset({"ul", "ulaw", "mulaw"})
 # audio/basic is μ-law by definition (RFC 2046); it only reaches this check without an AU header.
@@ -201,7 +204,8 @@ def _decode_mp3(path: Path, stream: StreamSummary) -> DecodedAudio:
         raise InvalidAudio("The MP3 file is corrupt: it contains no decodable audio.")
     # mpg123 stops at the first stretch of garbage it cannot resync past, which would silently
     # cut the call short; the frame walk knows how much audio the file really holds.
-    if decoded < _MP3_MIN_DECODED_FRACTION * stream.samples:
+    tolerated = stream.samples * _MP3_TOLERATED_LOSS + _MP3_TOLERATED_LOSS_FRAMES * 1152
+    if decoded < stream.samples - tolerated:
         raise InvalidAudio(
             f"The MP3 file is corrupt: only {decoded / rate:.1f} of its "
             f"{stream.samples / rate:.1f} seconds of audio could be decoded."

@@ -73,10 +73,10 @@ def encode_mp3_to_file(
 ) -> int:
     """Encode like ``encode_mp3`` but write to ``dest`` block by block; return the bytes written."""
     encoder = _encoder(bitrate_kbps, quality)
-    if samples.dtype != np.int16 or samples.ndim != 1:
+    if samples.dtype.kind != "i" or samples.dtype.itemsize != 2 or samples.ndim != 1:
         raise ValueError("encode_mp3() takes 1-D int16 mono samples")
-    # LAME reads native-endian int16; the array is converted once if it is byte-swapped.
-    samples = np.ascontiguousarray(samples, dtype=np.dtype(np.int16).newbyteorder("="))
+    # LAME reads native-endian int16; a byte-swapped or strided array is converted once.
+    samples = np.ascontiguousarray(samples, dtype=np.int16)
     written = 0
     for start in range(0, len(samples), _BLOCK_SAMPLES):
         written += _write(dest, encoder.encode(samples[start : start + _BLOCK_SAMPLES].tobytes()))

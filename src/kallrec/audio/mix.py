@@ -14,7 +14,9 @@ it cannot wrap around; where it leaves the int16 range it has to be brought back
   only on the (usually few) samples above the knee.
 
 The curve is continuous with slope 1 at the knee, monotonic (louder in is never quieter out),
-symmetric, and bounded by ±32767, so a loud sum keeps its sign and never wraps around.
+symmetric, and bounded by ±32767, so a loud sum keeps its sign and never wraps around. A single
+track is not a sum and cannot overflow, so it is returned unchanged: a mono import is never
+altered.
 """
 
 from __future__ import annotations
@@ -32,12 +34,14 @@ _HEADROOM = _FULL_SCALE - THRESHOLD
 
 
 def mix(tracks: Sequence[npt.NDArray[np.int16]]) -> npt.NDArray[np.int16]:
-    """Sum 1-D int16 tracks (shorter ones padded with silence) with a soft limiter above -3 dBFS."""
+    """Sum 1-D int16 tracks (shorter ones padded with silence), soft-limited above -3 dBFS."""
     if not tracks:
         raise ValueError("mix() needs at least one track")
     for track in tracks:
         if track.dtype != np.int16 or track.ndim != 1:
             raise ValueError("mix() takes 1-D int16 tracks")
+    if len(tracks) == 1:
+        return tracks[0].copy()
     total = np.zeros(max(len(t) for t in tracks), np.int32)
     for track in tracks:
         total[: len(track)] += track
@@ -60,6 +64,6 @@ def soft_limit(total: npt.NDArray[np.integer]) -> npt.NDArray[np.int16]:
         return total.astype(np.int16)
     excess = np.abs(total[loud]).astype(np.float64) - THRESHOLD
     bent = THRESHOLD + _HEADROOM * np.tanh(excess / _HEADROOM)
-    out = np.clip(total, -_FULL_SCALE, _FULL_SCALE).astype(np.int16)
+    out = total.astype(np.int16)  # wraps only where it is about to be overwritten
     out[loud] = np.sign(total[loud]) * np.minimum(np.rint(bent), _FULL_SCALE)
     return out

@@ -59,6 +59,8 @@ class Session(_FromRow):
     created_at: float
     started_at: float | None
     ended_at: float | None
+    last_audio_at: float | None = None
+    finalized_at: float | None = None
 
     @property
     def metadata_dict(self) -> dict[str, Any] | None:

@@ -174,21 +174,71 @@ class Repository:
         with self.db.read() as conn:
             return _get_session(conn, org_id, livemode, session_id)
 
+    def get_session_any(self, session_id: str) -> Session | None:
+        """For the stream and background jobs, which act on behalf of no particular key."""
+        with self.db.read() as conn:
+            row = conn.execute(select(t.sessions).where(t.sessions.c.id == session_id))
+            found = row.mappings().first()
+        return Session.from_row(found) if found else None
+
+    def get_session_by_token(self, token: str) -> Session | None:
+        with self.db.read() as conn:
+            row = conn.execute(select(t.sessions).where(t.sessions.c.stream_token == token))
+            found = row.mappings().first()
+        return Session.from_row(found) if found else None
+
+    def replace_stream_token(self, session_id: str, token: str, expires_at: float) -> Session:
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.sessions)
+                .where(t.sessions.c.id == session_id, t.sessions.c.status != "ended")
+                .values(stream_token=token, stream_token_expires_at=expires_at)
+            )
+            return _get_session_any(conn, session_id)
+
+    def start_session(self, session_id: str, emit: Emit | None = None) -> Session:
+        """created → active on the first connect (emitting once); later connects change nothing."""
+        now = timeutil.now()
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(t.sessions)
+                .where(t.sessions.c.id == session_id, t.sessions.c.status == "created")
+                .values(status="active", started_at=now, last_audio_at=now)
+            )
+            session = _get_session_any(conn, session_id)
+            if result.rowcount == 1 and emit:
+                emit(conn, session)
+            return session
+
+    def touch_session_audio(self, session_id: str, when: float) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.sessions)
+                .where(t.sessions.c.id == session_id, t.sessions.c.status != "ended")
+                .values(last_audio_at=when)
+            )
+
+    def idle_sessions(self, idle_since: float, limit: int = 500) -> list[Session]:
+        """Open sessions that have had no audio (or no connection) since ``idle_since``."""
+        s = t.sessions
+        last = func.coalesce(s.c.last_audio_at, s.c.created_at)
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(s)
+                .where(s.c.status.in_(("created", "active")), last < idle_since)
+                .limit(limit)
+            )
+            return [Session.from_row(r) for r in rows.mappings()]
+
     def end_session(
-        self,
-        org_id: str,
-        livemode: bool,
-        session_id: str,
-        channels: Sequence[NewRecording],
-        emit: Emit | None = None,
-    ) -> tuple[Session, list[str]] | None:
-        """Ends a session once: the first call creates its recordings and their jobs."""
+        self, org_id: str, livemode: bool, session_id: str, emit: Emit | None = None
+    ) -> Session | None:
+        """Ends a session once (later calls return it unchanged). When it records, the job that
+        turns its live tracks into recordings is queued in the same transaction."""
         with self.db.write() as conn:
             session = _get_session(conn, org_id, livemode, session_id)
-            if session is None:
-                return None
-            if session.status == "ended":
-                return session, []
+            if session is None or session.status == "ended":
+                return session
             now = timeutil.now()
             conn.execute(
                 update(t.sessions)
@@ -201,12 +251,27 @@ class Repository:
                     stream_token_expires_at=None,
                 )
             )
-            created = self._insert_recordings(conn, session, channels, now)
+            if session.recording_enabled:
+                _enqueue(conn, "finalize_session", session_id, now)
             ended = _get_session(conn, org_id, livemode, session_id)
             assert ended is not None
             if emit:
                 emit(conn, ended)
-            return ended, created
+            return ended
+
+    def finalize_session(
+        self, session_id: str, channels: Sequence[NewRecording]
+    ) -> list[str] | None:
+        """Creates the recordings of a live session's tracks, once; None when already done."""
+        with self.db.write() as conn:
+            session = _get_session_any(conn, session_id)
+            if session.finalized_at is not None:
+                return None
+            now = timeutil.now()
+            conn.execute(
+                update(t.sessions).where(t.sessions.c.id == session_id).values(finalized_at=now)
+            )
+            return self._insert_recordings(conn, session, channels, now)
 
     # -- recordings ------------------------------------------------------------------------
 
@@ -625,6 +690,11 @@ def insert_event(
 def _get_recording(conn: Connection, recording_id: str) -> Recording:
     row = conn.execute(select(t.recordings).where(t.recordings.c.id == recording_id)).mappings()
     return Recording.from_row(row.one())
+
+
+def _get_session_any(conn: Connection, session_id: str) -> Session:
+    row = conn.execute(select(t.sessions).where(t.sessions.c.id == session_id)).mappings()
+    return Session.from_row(row.one())
 
 
 def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:

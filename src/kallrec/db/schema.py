@@ -68,7 +68,13 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("started_at", Float, nullable=True),
     Column("ended_at", Float, nullable=True),
+    # Stamped (at most every few seconds) while live audio arrives; drives the idle auto-end.
+    Column("last_audio_at", Float, nullable=True),
+    # Set in the transaction that turned the live tracks into recordings.
+    Column("finalized_at", Float, nullable=True),
     Index("ix_sessions_scope", "org_id", "livemode", "id"),
+    Index("ix_sessions_token", "stream_token"),
+    Index("ix_sessions_open", "status", "last_audio_at"),
 )
 
 recordings = Table(

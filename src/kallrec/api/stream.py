@@ -1,0 +1,173 @@
+"""The session stream: /v1/sessions/{id}/connect?token=kst_… (spec §6).
+
+One connection carries both speakers of a call. Every audio chunk is written to its speaker's
+track at once (see live/tracks.py); nothing is held in memory, so neither a dropped connection
+nor a killed server loses what was received.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import anyio
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from kallrec import timeutil
+from kallrec.db.models import Session
+from kallrec.events import session_event
+from kallrec.live.messages import AudioChunk, End, Ping, StreamError, parse
+from kallrec.recordings import end_session
+from kallrec.runtime import Runtime
+
+log = logging.getLogger("kallrec.stream")
+
+CLOSE_TOKEN_EXPIRED = 4001
+CLOSE_WRONG_SESSION = 4003
+CLOSE_SESSION_ENDED = 4009
+# How often a quiet connection checks whether its session was ended elsewhere.
+STATUS_CHECK_SECONDS = 5.0
+# Stamping last_audio_at more often than this only costs database writes.
+TOUCH_SECONDS = 10.0
+# Per connection: sustained messages per second, and the burst allowed above it.
+RATE_PER_SECOND = 200.0
+BURST = 400.0
+
+
+class _Bucket:
+    def __init__(self) -> None:
+        self.tokens = BURST
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(BURST, self.tokens + (now - self.stamp) * RATE_PER_SECOND)
+        self.stamp = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+async def _refuse(ws: WebSocket, close_code: int, code: str, message: str) -> None:
+    await ws.send_json({"type": "session.error", "code": code, "message": message})
+    await ws.close(close_code)
+
+
+async def _admit(rt: Runtime, ws: WebSocket, session_id: str) -> Session | None:
+    """The session if the token opens it, after telling the client why not otherwise."""
+    token = ws.query_params.get("token") or ""
+    by_token = (
+        await anyio.to_thread.run_sync(rt.repo.get_session_by_token, token) if token else None
+    )
+    if by_token is None:
+        session = await anyio.to_thread.run_sync(rt.repo.get_session_any, session_id)
+        if session is not None and session.status == "ended":
+            await _refuse(ws, CLOSE_SESSION_ENDED, "session_ended", "This session has ended.")
+        else:
+            await _refuse(
+                ws,
+                CLOSE_TOKEN_EXPIRED,
+                "invalid_token",
+                "The stream token is invalid or expired; GET the session for a fresh one.",
+            )
+        return None
+    if by_token.id != session_id:
+        await _refuse(
+            ws, CLOSE_WRONG_SESSION, "wrong_session", "This token is for another session."
+        )
+        return None
+    if (by_token.stream_token_expires_at or 0) < timeutil.now():
+        await _refuse(
+            ws,
+            CLOSE_TOKEN_EXPIRED,
+            "token_expired",
+            "The stream token has expired; GET the session for a fresh one.",
+        )
+        return None
+    return by_token
+
+
+async def session_stream(ws: WebSocket) -> None:
+    rt: Runtime = ws.app.start()
+    session_id = ws.path_params["session_id"]
+    await ws.accept()
+    session = await _admit(rt, ws, session_id)
+    if session is None:
+        return
+    session = await anyio.to_thread.run_sync(
+        rt.repo.start_session, session_id, session_event("session.started")
+    )
+    tracks, ended = rt.live.connect(session_id)
+    try:
+        await ws.send_json({"type": "session.ready", "session_id": session_id})
+        await _serve(rt, ws, session, tracks, ended)
+    except WebSocketDisconnect:
+        pass
+    finally:
+        rt.live.disconnect(session_id)
+
+
+async def _serve(
+    rt: Runtime, ws: WebSocket, session: Session, tracks: Any, ended: anyio.Event
+) -> None:
+    bucket = _Bucket()
+    last_touch = time.monotonic()
+    last_check = time.monotonic()
+    while True:
+        message = None
+        with anyio.move_on_after(STATUS_CHECK_SECONDS):
+            message = await ws.receive()
+        if message is None or time.monotonic() - last_check > STATUS_CHECK_SECONDS:
+            last_check = time.monotonic()
+            if ended.is_set() or await _ended_elsewhere(rt, session.id):
+                await _finish(ws, session.id, "ended")
+                return
+            if message is None:
+                continue
+        if message["type"] == "websocket.disconnect":
+            return
+        if not bucket.take():
+            await _error(ws, "rate_limited", "Too many messages; slow down.")
+            continue
+        text = message.get("text")
+        if text is None:
+            await _error(ws, "invalid_message", "Send JSON text frames, not binary.")
+            continue
+        try:
+            parsed = parse(text)
+        except StreamError as exc:
+            await _error(ws, exc.code, exc.message)
+            continue
+        if isinstance(parsed, AudioChunk):
+            if not session.recording_enabled:
+                continue
+            tracks.write(parsed.speaker, parsed.timestamp_ms, parsed.mulaw)
+            if time.monotonic() - last_touch > TOUCH_SECONDS:
+                last_touch = time.monotonic()
+                await anyio.to_thread.run_sync(
+                    rt.repo.touch_session_audio, session.id, timeutil.now()
+                )
+        elif isinstance(parsed, Ping):
+            await ws.send_json({"type": "pong", "session_id": session.id})
+        elif isinstance(parsed, End):
+            await anyio.to_thread.run_sync(tracks.sync)
+            await end_session(rt, session.org_id, session.livemode, session.id)
+            await _finish(ws, session.id, "explicit_end")
+            return
+
+
+async def _ended_elsewhere(rt: Runtime, session_id: str) -> bool:
+    current = await anyio.to_thread.run_sync(rt.repo.get_session_any, session_id)
+    return current is None or current.status == "ended"
+
+
+async def _error(ws: WebSocket, code: str, message: str) -> None:
+    await ws.send_json({"type": "session.error", "code": code, "message": message})
+
+
+async def _finish(ws: WebSocket, session_id: str, reason: str) -> None:
+    if ws.client_state == WebSocketState.CONNECTED:
+        await ws.send_json({"type": "session.ended", "session_id": session_id, "reason": reason})
+        await ws.close(1000)
