@@ -295,6 +295,13 @@ def test_raw_bytes_without_mulaw_hint_are_unsupported(tmp_path: Path, hint: str 
         decode_file(put(tmp_path, "upload", RAW), hint=hint)
 
 
+def test_raw_mulaw_that_happens_to_look_like_an_mpeg_header(tmp_path: Path) -> None:
+    # FF FD 7A ..: near-silent μ-law samples, and also a valid MPEG-1 Layer II frame header.
+    raw = b"\xff\xfd\x7a\x00" + RAW
+    decoded = decode_file(put(tmp_path, "quiet.ul", raw), hint="quiet.ul")
+    np.testing.assert_array_equal(decoded.channel(0), mulaw_decode(raw))
+
+
 def test_magic_wins_over_hint(tmp_path: Path) -> None:
     path = write(tmp_path, "call.ul", PCM, 8000, format="WAV", subtype="PCM_16")
     np.testing.assert_array_equal(decode_file(path, hint="call.ul audio/basic").channel(0), PCM)
@@ -307,11 +314,8 @@ def test_sample_call_ships_as_specified() -> None:
     decoded = decode_file(SAMPLE_CALL)
     assert 15 <= decoded.duration <= 25
     # Two voices taking turns: there are pauses between turns and speech around them.
-    frame_rms = np.sqrt(
-        (
-            decoded.channel(0)[: decoded.frames // 400 * 400].reshape(-1, 400).astype(float) ** 2
-        ).mean(axis=1)
-    )
+    samples = decoded.channel(0).astype(float)
+    frame_rms = np.sqrt((samples[: len(samples) // 400 * 400].reshape(-1, 400) ** 2).mean(axis=1))
     assert (frame_rms < 50).sum() >= 10
     assert (frame_rms > 1000).sum() >= 100
 
@@ -434,7 +438,12 @@ INVALID = {
 @pytest.mark.parametrize(("data", "match"), INVALID.values(), ids=INVALID.keys())
 def test_invalid(tmp_path: Path, data: bytes, match: str) -> None:
     with pytest.raises(InvalidAudio, match=match):
-        decode_file(put(tmp_path, "call.wav", data), hint="call.ul")
+        decode_file(put(tmp_path, "call.wav", data), hint="call.wav audio/wav")
+
+
+def test_an_empty_file_is_invalid_whatever_its_name(tmp_path: Path) -> None:
+    with pytest.raises(InvalidAudio, match="empty"):
+        decode_file(put(tmp_path, "call.ul", b""), hint="call.ul audio/basic")
 
 
 def test_mp3_decoding_less_than_its_frames_hold_is_corrupt(

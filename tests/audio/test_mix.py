@@ -57,6 +57,13 @@ def test_limiter_is_monotonic_continuous_and_symmetric() -> None:
     assert up[-1] <= 32767
 
 
+def test_long_tracks_mix_the_same_across_internal_blocks() -> None:
+    a, b = noise(3_000_000, 30000), noise(2_500_001, 30000)
+    total = a.astype(np.int32)
+    total[: len(b)] += b
+    np.testing.assert_array_equal(mix([a, b]), soft_limit(total))
+
+
 def test_tracks_of_different_lengths_are_padded_with_silence() -> None:
     a = np.array([1000, 1000, 1000, 1000], np.int16)
     b = np.array([10, 20], np.int16)

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import enum
 import math
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
@@ -79,7 +79,7 @@ class DecodedAudio:
         return np.ascontiguousarray(self.samples[:, index])
 
 
-def decode_file(path: Path, *, hint: str | None = None) -> DecodedAudio:
+def decode_file(path: str | os.PathLike[str], *, hint: str | None = None) -> DecodedAudio:
     """Decode the WAV, AU, MP3 or (with a hint) raw μ-law file at ``path``.
 
     ``hint`` is what the uploader told us: a filename, a content type, or both separated by
@@ -92,6 +92,10 @@ def decode_file(path: Path, *, hint: str | None = None) -> DecodedAudio:
             raise InvalidAudio("The file is empty.")
         f.seek(0)
         kind = _sniff(f.read(12))
+        if kind is _Kind.MP3 and is_raw_mulaw_hint(hint) and not _mp3_frames_chain(f):
+            # Near-silent μ-law bytes (0xFF, 0xFx, 0x7x…) can form one valid-looking MPEG frame
+            # header by chance; a real MP3 has a second header where the first one says.
+            kind = None
         if kind is _Kind.WAV:
             return _decode_pcm(f, parse_wav(f, size))
         if kind is _Kind.AU:
@@ -140,6 +144,19 @@ def _sniff(head: bytes) -> _Kind | None:
     return None
 
 
+def _mp3_frames_chain(f: BinaryIO) -> bool:
+    """Whether the file starts with an ID3 tag, or with two consecutive MPEG frame headers."""
+    f.seek(0)
+    head = f.read(10)
+    if id3v2_size(head) is not None:
+        return True
+    first = parse_frame_header(head)
+    if first is None:
+        return False
+    f.seek(first.length)
+    return parse_frame_header(f.read(4)) is not None
+
+
 def _mp3_audio_start(f: BinaryIO, size: int) -> int:
     """Offset of the first MPEG audio frame, after any ID3v2 tags (and their zero padding)."""
     pos = 0
@@ -181,11 +198,11 @@ def _decode_pcm(f: BinaryIO, layout: PcmLayout) -> DecodedAudio:
     return DecodedAudio(samples)
 
 
-def _decode_mp3(path: Path, stream: StreamSummary) -> DecodedAudio:
+def _decode_mp3(path: str | os.PathLike[str], stream: StreamSummary) -> DecodedAudio:
     corrupt = "The MP3 file is corrupt: its audio frames cannot be decoded."
     decoded = 0
     try:
-        with sf.SoundFile(str(path)) as snd:
+        with sf.SoundFile(os.fspath(path)) as snd:
             if snd.format != "MP3" or not 1 <= snd.channels <= MAX_CHANNELS:
                 raise InvalidAudio(corrupt)
             rate = snd.samplerate

@@ -15,11 +15,7 @@ __all__ = ["AudioError", "InvalidAudio", "UnsupportedAudio"]
 
 
 class AudioError(Exception):
-    """Base class: the uploaded bytes cannot become a recording."""
-
-    @property
-    def message(self) -> str:
-        return str(self)
+    """Base class: the uploaded bytes cannot become a recording. ``str(error)`` is the message."""
 
 
 class UnsupportedAudio(AudioError):

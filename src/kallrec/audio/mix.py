@@ -31,6 +31,7 @@ __all__ = ["THRESHOLD", "downmix", "mix", "soft_limit"]
 _FULL_SCALE = 32767
 THRESHOLD = round(_FULL_SCALE * 10 ** (-3 / 20))  # -3 dBFS = 23,197
 _HEADROOM = _FULL_SCALE - THRESHOLD
+_BLOCK = 1 << 20  # samples
 
 
 def mix(tracks: Sequence[npt.NDArray[np.int16]]) -> npt.NDArray[np.int16]:
@@ -42,10 +43,15 @@ def mix(tracks: Sequence[npt.NDArray[np.int16]]) -> npt.NDArray[np.int16]:
             raise ValueError("mix() takes 1-D int16 tracks")
     if len(tracks) == 1:
         return tracks[0].copy()
-    total = np.zeros(max(len(t) for t in tracks), np.int32)
-    for track in tracks:
-        total[: len(track)] += track
-    return soft_limit(total)
+    # The limiter has no state, so working in blocks changes nothing but the peak memory.
+    out = np.empty(max(len(t) for t in tracks), np.int16)
+    for start in range(0, len(out), _BLOCK):
+        total = np.zeros(min(_BLOCK, len(out) - start), np.int32)
+        for track in tracks:
+            part = track[start : start + _BLOCK]
+            total[: len(part)] += part
+        out[start : start + len(total)] = soft_limit(total)
+    return out
 
 
 def downmix(samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
@@ -54,7 +60,7 @@ def downmix(samples: npt.NDArray[np.int16]) -> npt.NDArray[np.int16]:
         return mix([samples])
     if samples.ndim != 2:
         raise ValueError("downmix() takes int16 audio shaped (frames,) or (frames, channels)")
-    return mix([np.ascontiguousarray(samples[:, c]) for c in range(samples.shape[1])])
+    return mix([samples[:, c] for c in range(samples.shape[1])])
 
 
 def soft_limit(total: npt.NDArray[np.integer]) -> npt.NDArray[np.int16]:

@@ -173,13 +173,16 @@ webhook_deliveries = Table(
     Column("id", String, primary_key=True),
     Column("event_id", String, ForeignKey("events.id"), nullable=False),
     Column("endpoint_id", String, ForeignKey("webhook_endpoints.id"), nullable=False),
-    Column("status", String, nullable=False),  # pending | succeeded | failed
+    # pending | succeeded | failed | canceled (its endpoint was deleted before it went out)
+    Column("status", String, nullable=False),
+    # Attempts started; a claim counts one before sending (see kallrec.webhooks.delivery).
     Column("attempts", Integer, nullable=False),
     Column("next_attempt_at", Float, nullable=False),
     Column("lease_until", Float, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
 )
 
 webhook_attempts = Table(
