@@ -69,7 +69,9 @@ def _chunk_payloads(chunk_ms: int) -> dict[str, str]:
     return out
 
 
-async def _pinger(ws: Any, result: CallResult, pending: dict[str, float], stop: asyncio.Event) -> None:
+async def _pinger(
+    ws: Any, result: CallResult, pending: dict[str, float], stop: asyncio.Event
+) -> None:
     while not stop.is_set():
         await asyncio.sleep(1.0)
         if stop.is_set():
@@ -78,7 +80,9 @@ async def _pinger(ws: Any, result: CallResult, pending: dict[str, float], stop: 
         await ws.send('{"type":"ping"}')
 
 
-async def _reader(ws: Any, result: CallResult, pending: dict[str, float], ended: asyncio.Event) -> None:
+async def _reader(
+    ws: Any, result: CallResult, pending: dict[str, float], ended: asyncio.Event
+) -> None:
     async for raw in ws:
         message = json.loads(raw)
         kind = message.get("type")
@@ -91,7 +95,9 @@ async def _reader(ws: Any, result: CallResult, pending: dict[str, float], ended:
             return
 
 
-async def run_call(client: httpx.AsyncClient, opts: Options, payloads: dict[str, str]) -> CallResult:
+async def run_call(
+    client: httpx.AsyncClient, opts: Options, payloads: dict[str, str]
+) -> CallResult:
     import websockets
 
     result = CallResult()
@@ -206,7 +212,8 @@ def run(opts: Options, processes: int = 1) -> list[CallResult]:
     shares = [opts.calls // processes + (i < opts.calls % processes) for i in range(processes)]
     offsets = [sum(shares[:i]) for i in range(processes)]
     procs = [
-        ctx.Process(target=_worker, args=(opts, s, o, queue)) for s, o in zip(shares, offsets, strict=True)
+        ctx.Process(target=_worker, args=(opts, s, o, queue))
+        for s, o in zip(shares, offsets, strict=True)
     ]
     for p in procs:
         p.start()
@@ -239,8 +246,12 @@ def summarize(results: list[CallResult]) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kallrec.loadgen", description=__doc__.split("\n")[0])
-    parser.add_argument("--base-url", default=os.environ.get("KALLREC_BASE_URL", "http://127.0.0.1:8000"))
+    parser = argparse.ArgumentParser(
+        prog="python -m kallrec.loadgen", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--base-url", default=os.environ.get("KALLREC_BASE_URL", "http://127.0.0.1:8000")
+    )
     parser.add_argument("--api-key", default=os.environ.get("KALLREC_API_KEY"))
     parser.add_argument("--calls", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=10.0, help="length of each call")
@@ -253,8 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     if not args.api_key:
         parser.error("--api-key or KALLREC_API_KEY is required")
     opts = Options(
-        args.base_url, args.api_key, args.calls, args.seconds, args.chunk_ms, args.speed,
-        args.verify, args.ramp_seconds,
+        args.base_url,
+        args.api_key,
+        args.calls,
+        args.seconds,
+        args.chunk_ms,
+        args.speed,
+        args.verify,
+        args.ramp_seconds,
     )
     started = time.perf_counter()
     summary = summarize(run(opts, args.processes))

@@ -13,6 +13,7 @@ from kallrec.config import Settings
 from kallrec.db.engine import Database
 from kallrec.db.models import Recording
 from kallrec.db.repository import Repository
+from kallrec.db.webhook_repository import WebhookRepository
 from kallrec.live.registry import LiveSessions
 from kallrec.metrics import Metrics
 from kallrec.ratelimit import RateLimiter
@@ -57,6 +58,7 @@ class Runtime:
         self.db = Database(settings.resolved_database_url)
         self.db.migrate()
         self.repo = Repository(self.db)
+        self.webhooks = WebhookRepository(self.db)
         self.storage: Storage = open_storage(settings.resolved_storage_url)
         self.auth = Authenticator(self.repo, settings.cache_ttl_seconds)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)

@@ -143,10 +143,19 @@ class Server:
                     f"server {self.name} exited with {self.proc.returncode}:\n{self.log_tail()}"
                 )
             with contextlib.suppress(requests.RequestException):
-                if requests.get(self.url("/healthz"), timeout=1).status_code == 200:
+                if (
+                    requests.get(self.url("/healthz"), timeout=1).status_code == 200
+                    and self.all_workers_started()
+                ):
                     return
             time.sleep(0.05)
         raise AssertionError(f"server {self.name} not healthy after {timeout}s:\n{self.log_tail()}")
+
+    def all_workers_started(self) -> bool:
+        """Every worker finished its startup. (A SIGTERM that reaches a granian 2.8 worker while
+        it is still starting is lost, and that worker then never exits.)"""
+        log = self.log_text().rsplit("=== ", 1)[-1]
+        return all(f"Started worker-{i}" in log for i in range(1, (self.workers or 1) + 1))
 
     def _signal_group(self, sig: int) -> None:
         assert self.proc is not None

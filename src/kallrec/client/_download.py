@@ -249,8 +249,7 @@ class _Patience:
             remaining = self.deadline - time.monotonic()
             if remaining <= 0:
                 raise RecordingNotReadyError(
-                    f"{error.message} Still processing after waiting "
-                    f"{self.wait_timeout:g} s.",
+                    f"{error.message} Still processing after waiting {self.wait_timeout:g} s.",
                     status=error.status,
                     type=error.type,
                     code=error.code,
@@ -270,6 +269,10 @@ class _Patience:
         if delay is None:
             raise error
         return delay, "retrying"
+
+
+def _local_error(path: Path, exc: OSError) -> DownloadError:
+    return DownloadError(f"Cannot write {path}: {exc.strerror or exc}")
 
 
 def _describe(error: KallrecError) -> str:
@@ -352,9 +355,7 @@ def _probe_error(response: httpx.Response) -> KallrecError | None:
 class Downloader(_Engine):
     """Sync engine over an ``httpx.Client`` (whose base URL is the API's)."""
 
-    def __init__(
-        self, http: httpx.Client, headers: Mapping[str, str], retry: RetryPolicy
-    ) -> None:
+    def __init__(self, http: httpx.Client, headers: Mapping[str, str], retry: RetryPolicy) -> None:
         super().__init__(headers, retry)
         self.http = http
 
@@ -385,13 +386,13 @@ class Downloader(_Engine):
         if skip_existing and file_is_complete(final, remote.validator):
             size = remote.validator.size or final.stat().st_size
             self._emit(on_progress, recording_id, "skipped", final, size, size)
-            return DownloadResult(
-                recording_id, "skipped", final, size, remote.validator.sha256
-            )
+            return DownloadResult(recording_id, "skipped", final, size, remote.validator.sha256)
         part = PartFile(final, recording_id)
         try:
             part.open(remote.validator)
             return self._fetch(url, recording_id, part, remote.validator, patience, on_progress)
+        except OSError as exc:
+            raise _local_error(final, exc) from exc
         finally:
             part.close()
 
@@ -510,9 +511,7 @@ class Downloader(_Engine):
                     retryable = True
                 if error is not None:
                     delay, phase = patience.delay(error, retryable=retryable)
-                    self._sleep(
-                        delay, phase, error, on_progress, recording_id, part, expected.size
-                    )
+                    self._sleep(delay, phase, error, on_progress, recording_id, part, expected.size)
                     continue
             elif part.offset > size:
                 part.reset(expected)
@@ -603,15 +602,15 @@ class AsyncDownloader(_Engine):
         ):
             size = remote.validator.size or (await anyio.Path(final).stat()).st_size
             self._emit(on_progress, recording_id, "skipped", final, size, size)
-            return DownloadResult(
-                recording_id, "skipped", final, size, remote.validator.sha256
-            )
+            return DownloadResult(recording_id, "skipped", final, size, remote.validator.sha256)
         part = PartFile(final, recording_id)
         try:
             await anyio.to_thread.run_sync(part.open, remote.validator)
             return await self._fetch(
                 url, recording_id, part, remote.validator, patience, on_progress
             )
+        except OSError as exc:
+            raise _local_error(final, exc) from exc
         finally:
             part.close()
 

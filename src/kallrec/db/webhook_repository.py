@@ -103,7 +103,9 @@ class WebhookRepository:
         with self.db.read() as conn:
             row = (
                 conn.execute(
-                    select(t.webhook_endpoints).where(*_endpoint_scope(endpoint_id, org_id, livemode))
+                    select(t.webhook_endpoints).where(
+                        *_endpoint_scope(endpoint_id, org_id, livemode)
+                    )
                 )
                 .mappings()
                 .first()

@@ -1,0 +1,80 @@
+"""Parsing stream messages: everything malformed is a StreamError with a code, never a crash."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from kallrec.live.messages import AudioChunk, End, Ping, StreamError, parse
+
+
+def audio(**overrides: object) -> str:
+    message: dict[str, object] = {
+        "type": "audio.input",
+        "sequence": 1,
+        "timestamp_ms": 100,
+        "speaker": "agent",
+        "audio": {
+            "encoding": "mulaw",
+            "sample_rate_hz": 8000,
+            "payload": base64.b64encode(b"\xff" * 160).decode(),
+        },
+    }
+    message.update(overrides)
+    return json.dumps(message)
+
+
+def test_audio_chunk() -> None:
+    chunk = parse(audio())
+    assert chunk == AudioChunk("agent", 1, 100, b"\xff" * 160)
+
+
+def test_ping_and_end() -> None:
+    assert parse('{"type":"ping"}') == Ping()
+    assert parse('{"type":"session.end"}') == End()
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1,2]", "invalid_message"),
+        ('{"type":"dance"}', "unknown_message_type"),
+        (audio(speaker="robot"), "invalid_message"),
+        (audio(sequence=-1), "invalid_message"),
+        (audio(sequence="1"), "invalid_message"),
+        (audio(timestamp_ms=True), "invalid_message"),
+        (audio(timestamp_ms=10**12), "invalid_message"),
+        (
+            audio(audio={"encoding": "pcm16", "sample_rate_hz": 8000, "payload": ""}),
+            "invalid_audio_format",
+        ),
+        (
+            audio(audio={"encoding": "mulaw", "sample_rate_hz": 16000, "payload": ""}),
+            "invalid_audio_format",
+        ),
+        (
+            audio(audio={"encoding": "mulaw", "sample_rate_hz": 8000, "payload": "***"}),
+            "invalid_message",
+        ),
+        (
+            audio(
+                audio={
+                    "encoding": "mulaw",
+                    "sample_rate_hz": 8000,
+                    "payload": base64.b64encode(b"x" * 20000).decode(),
+                }
+            ),
+            "message_too_large",
+        ),
+        (audio(audio="x"), "invalid_message"),
+        ('"' + "x" * 300_000 + '"', "message_too_large"),
+        ("[" * 50_000, "invalid_json"),
+    ],
+)
+def test_bad_messages_have_codes(text: str, code: str) -> None:
+    with pytest.raises(StreamError) as caught:
+        parse(text)
+    assert caught.value.code == code
