@@ -11,6 +11,7 @@ from kallrec.admin import create_key
 from kallrec.importing import ImportRequest, import_audio
 from kallrec.jobs.runner import run_one_job
 from kallrec.runtime import Runtime
+from kallrec.tempfiles import new_temp_path
 
 DEMO_ORG = "demo"
 MARKER = "DEMO.txt"
@@ -36,9 +37,7 @@ async def create_demo(rt: Runtime) -> Demo:
         retention_days=rt.settings.default_retention_days,
     )
     sample = resources.files("kallrec.data").joinpath("sample-call.wav")
-    tmp = rt.settings.data_dir / "tmp"
-    tmp.mkdir(parents=True, exist_ok=True)
-    copy = tmp / "sample-call.wav"
+    copy = new_temp_path(rt.settings.tmp_dir, ".wav")
     copy.write_bytes(sample.read_bytes())
     try:
         recs = await import_audio(

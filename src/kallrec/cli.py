@@ -15,6 +15,7 @@ from rich.table import Table
 
 from kallrec import timeutil
 from kallrec.config import Settings, SettingsError
+from kallrec.webhooks_cli import webhooks_app
 
 app = typer.Typer(
     help="kallrec: self-hosted call recordings behind a Kallglot-compatible API.",
@@ -26,6 +27,7 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 orgs_app = typer.Typer(help="List and configure organizations.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(orgs_app, name="orgs")
+app.add_typer(webhooks_app, name="webhooks")
 
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -286,23 +288,18 @@ def import_(
 
 
 async def _import(rt, file, org, livemode, session_id, channel, no_wait) -> int:  # type: ignore[no-untyped-def]
-    import tempfile
-
     from kallrec.admin import AdminError, require_org
     from kallrec.errors import ApiError
     from kallrec.importing import ImportRequest, import_audio
     from kallrec.jobs.runner import run_one_job
+    from kallrec.tempfiles import copy_to_temp
 
     try:
         owner = require_org(rt.repo, org)
     except AdminError as exc:
         raise fail(str(exc)) from None
     # The importer consumes its input; give it a copy, never the user's file.
-    tmp_dir = rt.settings.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=file.suffix, delete=False) as fh:
-        copy = Path(fh.name)
-    shutil.copyfile(file, copy)
+    copy = copy_to_temp(file, rt.settings.tmp_dir)
     try:
         recs = await import_audio(
             rt, owner.id, livemode, ImportRequest(copy, file.name, channel, session_id)

@@ -65,6 +65,10 @@ class Settings:
         return self.storage_url or f"file://{(self.data_dir / 'audio').resolve()}"
 
     @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
+
+    @property
     def base_url(self) -> str:
         if self.public_url:
             return self.public_url.rstrip("/")

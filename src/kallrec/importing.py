@@ -8,7 +8,6 @@ recording, never lose it.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from kallrec.db.models import Recording, Session
 from kallrec.db.repository import NewRecording, metadata_json
 from kallrec.errors import InvalidRequest, Unprocessable, UnsupportedMedia, missing
 from kallrec.runtime import Runtime
+from kallrec.tempfiles import new_temp_path
 
 IMPORT_CHANNELS = ("mixed", "agent", "customer", "dual")
 
@@ -131,12 +131,9 @@ async def import_audio(
 
 async def stage_samples(rt: Runtime, key: str, samples: np.ndarray) -> None:
     """Stores 8 kHz mono samples as the input of a processing job."""
-    tmp_dir = rt.settings.data_dir / "tmp"
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".pcm", delete=False) as fh:
-        path = Path(fh.name)
+    path = await anyio.to_thread.run_sync(new_temp_path, rt.settings.tmp_dir, ".pcm")
     try:
         await anyio.to_thread.run_sync(np.ascontiguousarray(samples, dtype="<i2").tofile, path)
         await rt.storage.put_file(key, path)
     finally:
-        path.unlink(missing_ok=True)
+        await anyio.Path(path).unlink(missing_ok=True)

@@ -122,10 +122,11 @@ async def run_call(
         start = time.perf_counter()
         for i in range(chunks):
             for speaker, payload in payloads.items():
+                # Formatted by hand: json.dumps per chunk would make the generator the bottleneck.
                 await ws.send(
-                    '{"type":"audio.input","sequence":%d,"timestamp_ms":%d,"speaker":"%s",'
-                    '"audio":{"encoding":"mulaw","sample_rate_hz":8000,"payload":"%s"}}'
-                    % (i, i * opts.chunk_ms, speaker, payload)
+                    f'{{"type":"audio.input","sequence":{i},"timestamp_ms":{i * opts.chunk_ms},'
+                    f'"speaker":"{speaker}","audio":{{"encoding":"mulaw","sample_rate_hz":8000,'
+                    f'"payload":"{payload}"}}}}'
                 )
                 result.chunks_sent += 1
             # Pace against the call's own clock so scheduling delays do not accumulate.

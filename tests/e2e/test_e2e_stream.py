@@ -186,7 +186,7 @@ def test_garbage_frames_get_errors_and_the_call_goes_on(live_server: Server, key
 
 def test_duplicates_and_reordered_chunks_land_in_place(live_server: Server, key: str) -> None:
     session = new_session(live_server, key)
-    order = list(range(20)) + [3, 7, 7, 15]
+    order = [*list(range(20)), 3, 7, 7, 15]
     random.Random(4).shuffle(order)
 
     async def call() -> None:

@@ -1,4 +1,4 @@
-"""Tracks place audio by timestamp: gaps are silence, late chunks land right, repeats don't double."""
+"""Tracks place audio by timestamp: gaps are silence, late chunks land, repeats don't double."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from kallrec.db.repository import RecordingFilter, UnknownCursor
 from kallrec.errors import InvalidRequest, PayloadTooLarge, UnsupportedMedia, missing
 from kallrec.importing import IMPORT_CHANNELS, ImportRequest, import_audio
 from kallrec.recordings import delete_recording
+from kallrec.tempfiles import spool
 
 CHANNELS = ("mixed", "agent", "customer")
 STATUSES = ("processing", "ready", "failed", "expired")
@@ -54,7 +54,9 @@ async def _list(request: Request, principal: Principal, flt: RecordingFilter, ur
             rt.repo.list_recordings, principal.org_id, principal.livemode, flt, page
         )
     except UnknownCursor as exc:
-        raise InvalidRequest(f"No such object for {exc.param}: '{exc.value}'", param=exc.param)
+        raise InvalidRequest(
+            f"No such object for {exc.param}: '{exc.value}'", param=exc.param
+        ) from None
     return json_response(list_object([recording_object(r) for r in rows], has_more, url))
 
 
@@ -158,16 +160,9 @@ async def _receive_upload(request: Request, tmp_dir: Path, limit: int) -> _Uploa
         # The idempotency fingerprint covers what was sent (file bytes and fields), not the
         # multipart framing: clients pick a new random boundary on every retry.
         digest = hashlib.sha256(json.dumps(sorted(fields.items())).encode())
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=tmp_dir, suffix=".upload", delete=False) as out:
-            path = Path(out.name)
-            size = 0
-            while chunk := await upload.read(1024 * 1024):
-                size += len(chunk)
-                digest.update(chunk)
-                out.write(chunk)
+        path, size = await anyio.to_thread.run_sync(spool, upload.file, tmp_dir, digest, ".upload")
         if size > limit:
-            path.unlink()
+            await anyio.Path(path).unlink()
             raise too_large
         hint = " ".join(filter(None, (upload.filename, upload.content_type))) or None
         return _Upload(path, hint, fields, digest.hexdigest())
@@ -196,9 +191,7 @@ def _import_fields(fields: dict[str, str]) -> tuple[str, str | None, dict[str, s
 async def import_recording(request: Request) -> Response:
     principal = await authorize(request, "sessions:write")
     rt = runtime(request)
-    upload = await _receive_upload(
-        request, rt.settings.data_dir / "tmp", rt.settings.max_upload_bytes
-    )
+    upload = await _receive_upload(request, rt.settings.tmp_dir, rt.settings.max_upload_bytes)
     try:
 
         async def run() -> Response:
@@ -218,4 +211,4 @@ async def import_recording(request: Request) -> Response:
 
         return await idempotent(request, principal, upload.digest, run)
     finally:
-        upload.path.unlink(missing_ok=True)
+        await anyio.Path(upload.path).unlink(missing_ok=True)

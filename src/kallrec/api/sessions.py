@@ -32,10 +32,7 @@ FIELDS = {"mode", "source_language", "target_language", "provider", "recording",
 
 def stream_base(request: Request) -> str:
     public = runtime(request).settings.public_url
-    if public:
-        base = public.rstrip("/")
-    else:
-        base = f"{request.url.scheme}://{request.url.netloc}"
+    base = public.rstrip("/") if public else f"{request.url.scheme}://{request.url.netloc}"
     return "ws" + base.removeprefix("http")
 
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 SPEAKERS = ("agent", "customer")
 MAX_MESSAGE_BYTES = 256 * 1024
-# Chunks are ~20–200 ms; two seconds of μ-law is a generous ceiling.
+# Chunks are ~20-200 ms; two seconds of μ-law is a generous ceiling.
 MAX_CHUNK_BYTES = 16_000
 # Timestamps place audio in a file; bound them so a bogus value cannot make a huge sparse file.
 MAX_TIMESTAMP_MS = 12 * 3600 * 1000

@@ -10,6 +10,7 @@ so killing the server loses nothing received; a periodic fsync bounds what a pow
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from pathlib import Path
@@ -42,10 +43,8 @@ class SessionTracks:
         """Makes what was written durable (run off the event loop)."""
         self.dirty = False
         for fd in list(self._fds.values()):
-            try:
+            with contextlib.suppress(OSError):  # closed meanwhile
                 os.fdatasync(fd)
-            except OSError:  # closed meanwhile
-                pass
 
     def close(self) -> None:
         fds, self._fds = self._fds, {}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import anyio
+
 from kallrec.storage.base import ObjectInfo, ObjectMissing
 
 
@@ -13,8 +15,8 @@ class MemoryStorage:
         self.objects: dict[str, bytes] = {}
 
     async def put_file(self, key: str, src: Path) -> ObjectInfo:
-        data = src.read_bytes()
-        src.unlink()
+        data = await anyio.Path(src).read_bytes()
+        await anyio.Path(src).unlink()
         self.objects[key] = data
         return ObjectInfo(key, len(data))
 
@@ -35,7 +37,7 @@ class MemoryStorage:
             raise ObjectMissing(key) from exc
 
     async def fetch_to(self, key: str, dest: Path) -> None:
-        dest.write_bytes(await self.read_all(key))
+        await anyio.Path(dest).write_bytes(await self.read_all(key))
 
     async def delete(self, key: str) -> None:
         self.objects.pop(key, None)
