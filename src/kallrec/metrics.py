@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -64,13 +65,22 @@ class Metrics:
             "kallrec_audio_bytes_served", "Audio bytes sent to clients.", registry=own
         )
         self._own = own
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._state = _StateCollector(recordings, jobs)
         if own is not None:
             own.register(self._state)
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.labels(route, method, str(status)).inc()
-        self.latency.labels(route).observe(seconds)
+        # Resolving label children costs more than counting; keep them per label set.
+        children = self._children.get((route, method, status))
+        if children is None:
+            children = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+            self._children[(route, method, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def render(self) -> bytes:
         if self._own is not None:

@@ -9,7 +9,6 @@ holds at most one chunk of memory.
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from starlette.types import Receive, Scope, Send
 
@@ -41,7 +40,7 @@ class StoredBody:
         key: str,
         segments: list[Segment],
         trailer: bytes = b"",
-        whole_file: Path | None = None,
+        whole_file: str | None = None,
         count_bytes: Callable[[int], None] = lambda n: None,
     ) -> None:
         self.status = status
@@ -57,7 +56,7 @@ class StoredBody:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
         pathsend = "http.response.pathsend" in scope.get("extensions", {})
         if self.whole_file is not None and pathsend:
-            await send({"type": "http.response.pathsend", "path": str(self.whole_file)})
+            await send({"type": "http.response.pathsend", "path": self.whole_file})
             self.count_bytes(self.segments[0][2])
             return
         for prefix, start, end in self.segments:

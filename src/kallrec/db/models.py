@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, fields
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy.engine import RowMapping
+
+if TYPE_CHECKING:
+    from kallrec.auth import Principal
 
 
 class _FromRow:
@@ -39,6 +43,13 @@ class ApiKey(_FromRow):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes.split())
+
+    @functools.cached_property
+    def principal(self) -> Principal:
+        """The caller this key makes (built once per cached key, not per request)."""
+        from kallrec.auth import Principal
+
+        return Principal(self.id, self.org_id, self.livemode, self.scope_set)
 
 
 @dataclass(frozen=True)

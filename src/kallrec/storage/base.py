@@ -33,7 +33,7 @@ class Storage(Protocol):
 
     async def stat(self, key: str) -> ObjectInfo | None: ...
 
-    def local_path(self, key: str) -> Path | None:
+    def local_path(self, key: str) -> str | None:
         """A path the web server may send directly, or None when the object is remote."""
         ...
 

@@ -24,7 +24,7 @@ class MemoryStorage:
         data = self.objects.get(key)
         return None if data is None else ObjectInfo(key, len(data))
 
-    def local_path(self, key: str) -> Path | None:
+    def local_path(self, key: str) -> str | None:
         return None
 
     async def iter_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
