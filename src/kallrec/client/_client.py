@@ -23,16 +23,16 @@ from types import TracebackType
 from typing import IO, Any, Self, TypeVar
 from urllib.parse import quote
 
-import anyio
 import httpx
 
 from kallrec.client._download import (
     DEFAULT_WAIT_TIMEOUT,
     AsyncDownloader,
+    Downloader,
     DownloadItem,
     DownloadResult,
-    Downloader,
     ProgressCallback,
+    ResultCallback,
 )
 from kallrec.client._errors import (
     MAX_ERROR_BODY,
@@ -46,16 +46,20 @@ from kallrec.client._errors import (
 )
 from kallrec.client._filenames import safe_filename
 from kallrec.client._models import DeletedObject, Recording, Session, WebhookEndpoint
-from kallrec.client._pagination import AsyncPage, AsyncPager, SyncPage
+from kallrec.client._pagination import AsyncPage, AsyncPager, HasId, SyncPage
 from kallrec.client._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "AsyncKallrec", "Kallrec", "bulk_items"]
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-M = TypeVar("M")
+M = TypeVar("M", bound=HasId)
 FileInput = str | os.PathLike[str] | bytes | IO[bytes]
 TimeInput = datetime | str | int | float
+
+
+def _noop() -> None:
+    pass
 
 
 def _version() -> str:
@@ -173,10 +177,10 @@ class _Upload:
             fh = Path(self.file).open("rb")  # noqa: SIM115 - closed by the returned callback
             return fh, fh.close
         if isinstance(self.file, bytes):
-            return self.file, lambda: None
+            return self.file, _noop
         if self.start is not None:
             self.file.seek(self.start)
-        return self.file, lambda: None
+        return self.file, _noop
 
 
 def bulk_items(recordings: Sequence[Recording]) -> list[DownloadItem]:
@@ -188,22 +192,20 @@ def bulk_items(recordings: Sequence[Recording]) -> list[DownloadItem]:
     recordings of one session) each add ``-{recording_id}``. The names depend only on the
     recordings in the batch, so a re-run finds (and skips) the same files.
     """
-    base: dict[str, str] = {}
-    groups: dict[tuple[str | None, str], list[str]] = {}
-    seen: set[str] = set()
-    for rec in recordings:
-        if rec.id in seen:
-            continue
-        seen.add(rec.id)
-        suffix = "" if rec.channel in (None, "mixed") else f"-{rec.channel}"
-        base[rec.id] = suffix
-        groups.setdefault((rec.session_id, suffix), []).append(rec.id)
+    unique = list({rec.id: rec for rec in recordings}.values())
+    suffixes = {
+        rec.id: "" if rec.channel in (None, "mixed") else f"-{rec.channel}" for rec in unique
+    }
+    sharing: dict[tuple[str | None, str], int] = {}
+    for rec in unique:
+        key = (rec.session_id, suffixes[rec.id])
+        sharing[key] = sharing.get(key, 0) + 1
     items = []
-    for rec_id, suffix in base.items():
-        group = groups[(next(r for r in recordings if r.id == rec_id).session_id, suffix)]
-        if len(group) > 1:
-            suffix += f"-{rec_id}"
-        items.append(DownloadItem(rec_id, safe_filename(suffix, "")))
+    for rec in unique:
+        suffix = suffixes[rec.id]
+        if sharing[(rec.session_id, suffix)] > 1:
+            suffix += f"-{rec.id}"
+        items.append(DownloadItem(rec.id, safe_filename(suffix, "")))
     return items
 
 
@@ -361,7 +363,7 @@ class Kallrec:
             idempotency_key = _new_idempotency_key()
         attempt = 0
         while True:
-            closer: Callable[[], None] = lambda: None  # noqa: E731
+            closer: Callable[[], None] = _noop
             try:
                 files = None
                 if upload is not None:
@@ -395,14 +397,14 @@ class Kallrec:
 
     def _page(
         self, path: str, params: dict[str, Any], build: Callable[[Mapping[str, Any]], M]
-    ) -> SyncPage[M]:  # type: ignore[type-var]
+    ) -> SyncPage[M]:
         data, has_more, url = _list_of(self.request("GET", path, params=params), build)
         return SyncPage(
-            data,  # type: ignore[arg-type]
+            data,
             has_more=has_more,
             url=url,
             params=params,
-            fetch=lambda p: self._page(path, p, build),  # type: ignore[arg-type,return-value]
+            fetch=lambda p: self._page(path, p, build),
         )
 
 
@@ -433,9 +435,7 @@ class Sessions:
 
     def end(self, session_id: str) -> Session:
         """End the session (idempotent); its recordings start processing."""
-        payload = self._client.request(
-            "POST", f"/v1/sessions/{_seg(session_id)}/end", idempotency_key=""
-        )
+        payload = self._client.request("POST", f"/v1/sessions/{_seg(session_id)}/end")
         return Session.from_dict(_expect_dict(payload))
 
     def list_recordings(
@@ -504,17 +504,17 @@ class Recordings:
         return DeletedObject.from_dict(_expect_dict(payload))
 
     def wait(
-        self, recording_id: str, *, timeout: float = DEFAULT_WAIT_TIMEOUT, poll_interval: float = 1
+        self, recording_id: str, *, max_wait: float = DEFAULT_WAIT_TIMEOUT, poll_interval: float = 1
     ) -> Recording:
         """Poll until the recording is no longer ``processing``; returns it (check ``status``)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + max_wait
         while True:
             rec = self.retrieve(recording_id)
             if rec.status != "processing":
                 return rec
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _not_ready(recording_id, timeout)
+                raise _not_ready(recording_id, max_wait)
             self._client.retry.sleep(min(poll_interval, remaining))
 
     def download_link(
@@ -561,11 +561,13 @@ class Recordings:
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         skip_existing: bool = True,
         on_progress: ProgressCallback | None = None,
+        on_result: ResultCallback | None = None,
     ) -> list[DownloadResult]:
         """Download several recordings into one directory, ``concurrency`` at a time.
 
         Never raises for one file: each result says ``downloaded``/``resumed``/``skipped`` or
-        ``failed`` (with ``error``). Bare ids are looked up first, to name files by channel.
+        ``failed`` (with ``error``); ``on_result`` gets each as soon as that file is finished.
+        Bare ids are looked up first, to name files by channel (see ``bulk_items``).
         """
         resolved: list[Recording] = []
         failed: dict[str, DownloadResult] = {}
@@ -577,6 +579,8 @@ class Recordings:
                 resolved.append(self.retrieve(item))
             except KallrecError as exc:
                 failed[item] = DownloadResult(item, "failed", error=exc)
+                if on_result is not None:
+                    on_result(failed[item])
         results = self._client.downloader().download_many(
             bulk_items(resolved),
             directory=directory,
@@ -584,6 +588,7 @@ class Recordings:
             wait_timeout=wait_timeout,
             skip_existing=skip_existing,
             on_progress=on_progress,
+            on_result=on_result,
         )
         return [*results, *failed.values()]
 
@@ -713,15 +718,11 @@ class AsyncKallrec:
             idempotency_key = _new_idempotency_key()
         attempt = 0
         while True:
-            closer: Callable[[], None] = lambda: None  # noqa: E731
+            closer: Callable[[], None] = _noop
             try:
                 files = None
                 if upload is not None:
-                    # Reading a file to send blocks; httpx reads sync file objects in place,
-                    # so hand it bytes read in a thread instead.
                     content, closer = upload[0].open()
-                    if not isinstance(content, bytes):
-                        content = await anyio.to_thread.run_sync(content.read)
                     files = {"file": (upload[0].name, content, "application/octet-stream")}
                 response = await self._http.request(
                     method,
@@ -751,23 +752,23 @@ class AsyncKallrec:
 
     async def _page(
         self, path: str, params: dict[str, Any], build: Callable[[Mapping[str, Any]], M]
-    ) -> AsyncPage[M]:  # type: ignore[type-var]
+    ) -> AsyncPage[M]:
         data, has_more, url = _list_of(await self.request("GET", path, params=params), build)
         return AsyncPage(
-            data,  # type: ignore[arg-type]
+            data,
             has_more=has_more,
             url=url,
             params=params,
-            fetch=lambda p: self._page(path, p, build),  # type: ignore[arg-type,return-value]
+            fetch=lambda p: self._page(path, p, build),
         )
 
     def _pager(
         self, path: str, params: dict[str, Any], build: Callable[[Mapping[str, Any]], M]
-    ) -> AsyncPager[M]:  # type: ignore[type-var]
-        fetch: Callable[[dict[str, Any]], Awaitable[AsyncPage[M]]] = lambda p: self._page(  # type: ignore[type-var]  # noqa: E731
-            path, p, build
-        )
-        return AsyncPager(fetch, params)  # type: ignore[arg-type]
+    ) -> AsyncPager[M]:
+        def fetch(p: dict[str, Any]) -> Awaitable[AsyncPage[M]]:
+            return self._page(path, p, build)
+
+        return AsyncPager(fetch, params)
 
 
 class AsyncSessions:
@@ -796,9 +797,7 @@ class AsyncSessions:
         return Session.from_dict(_expect_dict(payload))
 
     async def end(self, session_id: str) -> Session:
-        payload = await self._client.request(
-            "POST", f"/v1/sessions/{_seg(session_id)}/end", idempotency_key=""
-        )
+        payload = await self._client.request("POST", f"/v1/sessions/{_seg(session_id)}/end")
         return Session.from_dict(_expect_dict(payload))
 
     def list_recordings(
@@ -866,16 +865,16 @@ class AsyncRecordings:
         return DeletedObject.from_dict(_expect_dict(payload))
 
     async def wait(
-        self, recording_id: str, *, timeout: float = DEFAULT_WAIT_TIMEOUT, poll_interval: float = 1
+        self, recording_id: str, *, max_wait: float = DEFAULT_WAIT_TIMEOUT, poll_interval: float = 1
     ) -> Recording:
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + max_wait
         while True:
             rec = await self.retrieve(recording_id)
             if rec.status != "processing":
                 return rec
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise _not_ready(recording_id, timeout)
+                raise _not_ready(recording_id, max_wait)
             await self._client.retry.async_sleep(min(poll_interval, remaining))
 
     async def download_link(
@@ -917,6 +916,7 @@ class AsyncRecordings:
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         skip_existing: bool = True,
         on_progress: ProgressCallback | None = None,
+        on_result: ResultCallback | None = None,
     ) -> list[DownloadResult]:
         resolved: list[Recording] = []
         failed: dict[str, DownloadResult] = {}
@@ -928,6 +928,8 @@ class AsyncRecordings:
                 resolved.append(await self.retrieve(item))
             except KallrecError as exc:
                 failed[item] = DownloadResult(item, "failed", error=exc)
+                if on_result is not None:
+                    on_result(failed[item])
         results = await self._client.downloader().download_many(
             bulk_items(resolved),
             directory=directory,
@@ -935,6 +937,7 @@ class AsyncRecordings:
             wait_timeout=wait_timeout,
             skip_existing=skip_existing,
             on_progress=on_progress,
+            on_result=on_result,
         )
         return [*results, *failed.values()]
 

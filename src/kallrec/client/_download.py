@@ -13,7 +13,9 @@ The steps, each a rule of the issue:
    version is resumed with ``Range: bytes=N-`` + ``If-Range: <its ETag>``; a ``200`` instead of a
    ``206`` means the recording changed, and the part starts over. The body is streamed chunk by
    chunk (memory bounded whatever the size); a cut, reset or stall (read timeout) resumes from the
-   bytes on disk. An attempt that received bytes resets the retry count.
+   bytes on disk. An attempt that got further into the file than any before resets the retry
+   count (so a connection that keeps dropping still finishes, and one that cannot make progress
+   still gives up).
 4. **Verify** size and SHA-256, fsync, rename atomically to the final name. A verification
    failure starts over once from zero (a resumed prefix could be stale), then raises
    ``IntegrityError``. A failure never leaves anything under the final name; the part stays for a
@@ -57,6 +59,7 @@ __all__ = [
     "DownloadResult",
     "Downloader",
     "ProgressCallback",
+    "ResultCallback",
 ]
 
 DEFAULT_WAIT_TIMEOUT = 120.0
@@ -98,6 +101,9 @@ class DownloadResult:
     @property
     def ok(self) -> bool:
         return self.status != "failed"
+
+
+ResultCallback = Callable[[DownloadResult], None]
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,7 @@ class _Patience:
         self.retry = retry
         self.wait_timeout = wait_timeout
         self.deadline = time.monotonic() + wait_timeout
+        self.waited = 0.0  # slept for processing so far (the clock may not move in tests)
         self.failures = 0
 
     def progressed(self) -> None:
@@ -246,7 +253,7 @@ class _Patience:
 
     def delay(self, error: KallrecError, *, retryable: bool = False) -> tuple[float, Phase]:
         if isinstance(error, RecordingNotReadyError):
-            remaining = self.deadline - time.monotonic()
+            remaining = min(self.deadline - time.monotonic(), self.wait_timeout - self.waited)
             if remaining <= 0:
                 raise RecordingNotReadyError(
                     f"{error.message} Still processing after waiting {self.wait_timeout:g} s.",
@@ -260,7 +267,9 @@ class _Patience:
                     headers=error.headers,
                 ) from error
             wait = error.retry_after if error.retry_after is not None else DEFAULT_NOT_READY_WAIT
-            return max(0.0, min(wait, remaining)), "waiting"
+            wait = min(max(wait, 0.1), remaining)  # never spin on "Retry-After: 0"
+            self.waited += wait
+            return wait, "waiting"
         self.failures += 1
         if retryable:
             delay = self.retry.delay(self.failures)
@@ -420,22 +429,43 @@ class Downloader(_Engine):
         on_progress: ProgressCallback | None,
     ) -> _Remote:
         while True:
+            from_head = False
             try:
                 head = self.http.head(url, headers=self._h(), follow_redirects=True)
                 if head.is_success:
                     return _remote_from(head)
                 error = _probe_error(head)
-                if error is None:
-                    with self.http.stream(
-                        "GET", url, headers=self._h({"Range": "bytes=0-0"}), follow_redirects=True
-                    ) as response:
-                        if response.is_success:
-                            return _remote_from(response)
-                        error = error_from_response(response, _read_error_body(response))
+                from_head = error is not None
             except httpx.TransportError as exc:
                 error = connection_error(exc)
-            delay, phase = patience.delay(error)
+            if error is None:
+                probed = self._get_probe(url)
+                if isinstance(probed, _Remote):
+                    return probed
+                error = probed
+            try:
+                delay, phase = patience.delay(error)
+            except KallrecError:
+                if not from_head:
+                    raise
+                # Giving up: a HEAD error has no body, so let the server explain with a GET.
+                probed = self._get_probe(url)
+                if isinstance(probed, _Remote):
+                    return probed
+                raise probed from None
             self._sleep(delay, phase, error, on_progress, recording_id)
+
+    def _get_probe(self, url: str) -> _Remote | KallrecError:
+        """``GET bytes=0-0``: for servers without HEAD, and for the error envelope."""
+        try:
+            with self.http.stream(
+                "GET", url, headers=self._h({"Range": "bytes=0-0"}), follow_redirects=True
+            ) as response:
+                if response.is_success:
+                    return _remote_from(response)
+                return error_from_response(response, _read_error_body(response))
+        except httpx.TransportError as exc:
+            return connection_error(exc)
 
     def _fetch(
         self,
@@ -447,6 +477,7 @@ class Downloader(_Engine):
         on_progress: ProgressCallback | None,
     ) -> DownloadResult:
         restarts = transferred = 0
+        best = part.offset
         while True:
             size = expected.size
             if size is None or part.offset < size:
@@ -488,7 +519,7 @@ class Downloader(_Engine):
                                     part.offset,
                                     expected.size,
                                 )
-                                for chunk in response.iter_raw():
+                                for chunk in response.iter_bytes():
                                     part.write(chunk)
                                     transferred += len(chunk)
                                     self._emit(
@@ -502,7 +533,8 @@ class Downloader(_Engine):
                 except httpx.TransportError as exc:
                     part.flush()
                     error = connection_error(exc)
-                if part.offset > start:
+                if part.offset > best:  # new bytes, not bytes fetched again after a restart
+                    best = part.offset
                     patience.progressed()
                 if error is None and expected.size is not None and part.offset < expected.size:
                     if part.offset > start:
@@ -541,10 +573,17 @@ class Downloader(_Engine):
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         skip_existing: bool = True,
         on_progress: ProgressCallback | None = None,
+        on_result: ResultCallback | None = None,
     ) -> list[DownloadResult]:
         claims = PathClaims()
 
         def one(item: DownloadItem) -> DownloadResult:
+            result = attempt(item)
+            if on_result is not None:
+                on_result(result)
+            return result
+
+        def attempt(item: DownloadItem) -> DownloadResult:
             try:
                 return self.download(
                     item.recording_id,
@@ -638,23 +677,41 @@ class AsyncDownloader(_Engine):
         on_progress: ProgressCallback | None,
     ) -> _Remote:
         while True:
+            from_head = False
             try:
                 head = await self.http.head(url, headers=self._h(), follow_redirects=True)
                 if head.is_success:
                     return _remote_from(head)
                 error = _probe_error(head)
-                if error is None:
-                    async with self.http.stream(
-                        "GET", url, headers=self._h({"Range": "bytes=0-0"}), follow_redirects=True
-                    ) as response:
-                        if response.is_success:
-                            return _remote_from(response)
-                        body = await _aread_error_body(response)
-                        error = error_from_response(response, body)
+                from_head = error is not None
             except httpx.TransportError as exc:
                 error = connection_error(exc)
-            delay, phase = patience.delay(error)
+            if error is None:
+                probed = await self._get_probe(url)
+                if isinstance(probed, _Remote):
+                    return probed
+                error = probed
+            try:
+                delay, phase = patience.delay(error)
+            except KallrecError:
+                if not from_head:
+                    raise
+                probed = await self._get_probe(url)
+                if isinstance(probed, _Remote):
+                    return probed
+                raise probed from None
             await self._sleep(delay, phase, error, on_progress, recording_id)
+
+    async def _get_probe(self, url: str) -> _Remote | KallrecError:
+        try:
+            async with self.http.stream(
+                "GET", url, headers=self._h({"Range": "bytes=0-0"}), follow_redirects=True
+            ) as response:
+                if response.is_success:
+                    return _remote_from(response)
+                return error_from_response(response, await _aread_error_body(response))
+        except httpx.TransportError as exc:
+            return connection_error(exc)
 
     async def _fetch(
         self,
@@ -666,6 +723,7 @@ class AsyncDownloader(_Engine):
         on_progress: ProgressCallback | None,
     ) -> DownloadResult:
         restarts = transferred = 0
+        best = part.offset
         run = anyio.to_thread.run_sync
         while True:
             size = expected.size
@@ -709,7 +767,7 @@ class AsyncDownloader(_Engine):
                                     part.offset,
                                     expected.size,
                                 )
-                                async for chunk in response.aiter_raw():
+                                async for chunk in response.aiter_bytes():
                                     await run(part.write, chunk)
                                     transferred += len(chunk)
                                     self._emit(
@@ -723,7 +781,8 @@ class AsyncDownloader(_Engine):
                 except httpx.TransportError as exc:
                     await run(part.flush)
                     error = connection_error(exc)
-                if part.offset > start:
+                if part.offset > best:  # new bytes, not bytes fetched again after a restart
+                    best = part.offset
                     patience.progressed()
                 if error is None and expected.size is not None and part.offset < expected.size:
                     if part.offset > start:
@@ -764,6 +823,7 @@ class AsyncDownloader(_Engine):
         wait_timeout: float = DEFAULT_WAIT_TIMEOUT,
         skip_existing: bool = True,
         on_progress: ProgressCallback | None = None,
+        on_result: ResultCallback | None = None,
     ) -> list[DownloadResult]:
         claims = PathClaims()
         results: list[DownloadResult | None] = [None] * len(items)
@@ -772,7 +832,7 @@ class AsyncDownloader(_Engine):
         async def one(index: int, item: DownloadItem) -> None:
             async with limiter:
                 try:
-                    results[index] = await self.download(
+                    result = await self.download(
                         item.recording_id,
                         directory=directory,
                         name_suffix=item.name_suffix,
@@ -782,11 +842,14 @@ class AsyncDownloader(_Engine):
                         claims=claims,
                     )
                 except KallrecError as exc:
-                    results[index] = DownloadResult(item.recording_id, "failed", error=exc)
+                    result = DownloadResult(item.recording_id, "failed", error=exc)
                 except OSError as exc:
-                    results[index] = DownloadResult(
+                    result = DownloadResult(
                         item.recording_id, "failed", error=DownloadError(str(exc))
                     )
+            results[index] = result
+            if on_result is not None:
+                on_result(result)
 
         async with anyio.create_task_group() as tg:
             for index, item in enumerate(items):

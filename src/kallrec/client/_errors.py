@@ -28,6 +28,7 @@ The subclass is chosen by HTTP status (so a server that sends no envelope still 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from email.utils import parsedate_to_datetime
@@ -234,7 +235,7 @@ def _error_class(status: int, type_: str | None, code: str | None) -> type[APISt
 
 
 def error_from_response(response: httpx.Response, raw_body: bytes) -> APIStatusError:
-    """The exception for a non-2xx answer whose (possibly empty, possibly non-JSON) body is given."""
+    """The exception for a non-2xx answer, given its (possibly empty or non-JSON) body."""
     envelope: dict[str, Any] = {}
     body: Any = None
     if raw_body:
@@ -278,10 +279,8 @@ def error_from_response(response: httpx.Response, raw_body: bytes) -> APIStatusE
 
 def connection_error(exc: httpx.TransportError) -> APIConnectionError:
     request = None
-    try:
+    with contextlib.suppress(RuntimeError):  # an httpx error raised without a request
         request = exc.request
-    except RuntimeError:  # an httpx exception raised without a request attached
-        pass
     detail = str(exc) or type(exc).__name__
     if isinstance(exc, httpx.TimeoutException):
         return APITimeoutError(f"Timed out: {detail}", request=request)

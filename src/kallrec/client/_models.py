@@ -91,7 +91,7 @@ class Recording:
     expires_at: datetime | None = None
     livemode: bool | None = None
     related_recordings: tuple[Recording, ...] = ()
-    raw: Mapping[str, Any] = field(default=EMPTY, repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Recording:
@@ -170,7 +170,7 @@ class Session:
     ended_at: datetime | None = None
     duration: float | None = None
     livemode: bool | None = None
-    raw: Mapping[str, Any] = field(default=EMPTY, repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Session:
@@ -209,7 +209,7 @@ class WebhookEndpoint:
     secret: str | None = None
     created_at: datetime | None = None
     livemode: bool | None = None
-    raw: Mapping[str, Any] = field(default=EMPTY, repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WebhookEndpoint:
@@ -233,7 +233,7 @@ class DeletedObject:
     id: str
     object: str
     deleted: bool
-    raw: Mapping[str, Any] = field(default=EMPTY, repr=False, compare=False)
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> DeletedObject:

@@ -14,15 +14,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["AsyncPage", "AsyncPager", "SyncPage"]
+__all__ = ["AsyncPage", "AsyncPager", "HasId", "SyncPage"]
 
 
-class _HasId(Protocol):
+class HasId(Protocol):
     @property
     def id(self) -> str: ...
 
 
-T = TypeVar("T", bound=_HasId)
+T = TypeVar("T", bound=HasId)
 Params = dict[str, Any]
 
 
