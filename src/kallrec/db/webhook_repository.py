@@ -209,25 +209,31 @@ class WebhookRepository:
             saturated = [e for e, n in busy.items() if n >= per_endpoint]
             if saturated:
                 conds.append(d.c.endpoint_id.not_in(saturated))
-            rows = conn.execute(
-                select(
-                    d.c.id,
-                    d.c.endpoint_id,
-                    d.c.event_id,
-                    d.c.attempts,
-                    d.c.lease_until,
-                    d.c.updated_at,
-                    we.c.url,
-                    we.c.secret,
-                    ev.c.payload,
-                    ev.c.created_at.label("event_created_at"),
+            # Read them all before writing: updating rows under an open SQLite cursor over the
+            # same table may revisit or skip rows.
+            rows = (
+                conn.execute(
+                    select(
+                        d.c.id,
+                        d.c.endpoint_id,
+                        d.c.event_id,
+                        d.c.attempts,
+                        d.c.lease_until,
+                        d.c.updated_at,
+                        we.c.url,
+                        we.c.secret,
+                        ev.c.payload,
+                        ev.c.created_at.label("event_created_at"),
+                    )
+                    .join(we, we.c.id == d.c.endpoint_id)
+                    .join(ev, ev.c.id == d.c.event_id)
+                    .where(*conds)
+                    .order_by(d.c.next_attempt_at, d.c.id)
+                    .limit(limit * per_endpoint)
                 )
-                .join(we, we.c.id == d.c.endpoint_id)
-                .join(ev, ev.c.id == d.c.event_id)
-                .where(*conds)
-                .order_by(d.c.next_attempt_at, d.c.id)
-                .limit(limit * per_endpoint)
-            ).mappings()
+                .mappings()
+                .all()
+            )
             claimed: list[ClaimedDelivery] = []
             for row in rows:
                 if len(claimed) >= limit:

@@ -17,6 +17,7 @@ from kallrec.jobs.processing import PermanentJobError, process_recording
 from kallrec.live.finalize import finalize_session
 from kallrec.recordings import end_idle_sessions, purge_expired, reap_files
 from kallrec.runtime import Runtime
+from kallrec.webhooks.delivery import delivery_worker
 
 log = logging.getLogger("kallrec.jobs")
 
@@ -100,4 +101,5 @@ async def run_background(rt: Runtime, concurrency: int = 2) -> None:
         for _ in range(concurrency):
             tg.start_soon(job_worker, rt)
         tg.start_soon(housekeeping, rt)
+        tg.start_soon(delivery_worker, rt)
         tg.start_soon(sync_live_tracks, rt)

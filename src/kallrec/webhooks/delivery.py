@@ -166,9 +166,11 @@ class DeliveryWorker:
         if self._in_flight >= self.concurrency:
             return self.poll_seconds  # a finishing attempt wakes us
         due = await anyio.to_thread.run_sync(self.repo.next_due_at)
-        if due is None:
+        remaining = None if due is None else due - timeutil.now()
+        # Due already but not claimed (its endpoint has all the leases it may have): poll.
+        if remaining is None or remaining <= 0:
             return self.poll_seconds
-        return max(0.0, min(self.poll_seconds, due - timeutil.now()))
+        return min(self.poll_seconds, remaining)
 
     async def _attempt_and_release(self, client: httpx.AsyncClient, claim: ClaimedDelivery) -> None:
         try:
@@ -183,13 +185,13 @@ class DeliveryWorker:
     async def attempt(self, client: httpx.AsyncClient, claim: ClaimedDelivery) -> None:
         """One attempt of one claimed delivery, recorded whatever happens."""
         body = claim.payload.encode()
-        request = client.build_request(
-            "POST", claim.url, content=body, headers=delivery_headers(claim, body)
-        )
         started_at, t0 = timeutil.now(), time.perf_counter()
         response: httpx.Response | None = None
         error: str | None = None
         try:
+            request = client.build_request(
+                "POST", claim.url, content=body, headers=delivery_headers(claim, body)
+            )
             # One deadline for the whole exchange: httpx's own timeout is per phase, so a
             # receiver trickling bytes could otherwise hold the attempt open indefinitely.
             with anyio.move_on_after(self.timeout):

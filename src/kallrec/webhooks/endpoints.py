@@ -38,10 +38,12 @@ def validate_url(value: Any, param: str = "url") -> str:
         except (ValueError, httpx.InvalidURL):
             problem = "it is not a valid URL"
         else:
-            if parts.scheme.lower() not in ("http", "https"):
+            if not parts.scheme or not parts.netloc:
+                problem = "it must be an absolute http(s) URL, with a host"
+            elif parts.scheme.lower() not in ("http", "https"):
                 problem = "the scheme must be http or https"
             elif not parts.hostname:
-                problem = "it must be absolute, with a host"
+                problem = "it has no host"
     if problem:
         raise InvalidRequest(f"Invalid {param} {value[:100]!r}: {problem}.", param=param)
     return value

@@ -1,0 +1,289 @@
+"""The sender against real HTTP receivers on 127.0.0.1: signatures and headers, retries, what
+counts as success, redirects, timeouts, concurrency, leases and restarts.
+
+The settings (tests/webhooks/conftest.py) allow 3 attempts, 0.2 s apart, 1 s timeout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+
+import anyio
+import httpx
+
+from kallrec.config import Settings
+from kallrec.db import schema as t
+from kallrec.db.webhook_repository import LOST_ATTEMPT, AttemptResult, ClaimedDelivery
+from kallrec.runtime import Runtime
+from kallrec.webhooks import verify_signature
+from kallrec.webhooks.delivery import INTERRUPTED, USER_AGENT, DeliveryWorker, retry_delay
+from tests.webhooks.helpers import add_endpoint, deliveries, emit, sending, wait_until
+from tests.webhooks.receiver import Drop, Receiver, Respond
+
+
+def stored_payload(rt: Runtime, event_id: str) -> tuple[bytes, float]:
+    with rt.db.read() as conn:
+        row = conn.execute(t.events.select().where(t.events.c.id == event_id)).mappings().one()
+    return row["payload"].encode(), row["created_at"]
+
+
+def status_of(rt: Runtime, endpoint) -> str:  # type: ignore[no-untyped-def]
+    return deliveries(rt, endpoint)[0].status
+
+
+async def test_retries_until_a_2xx_then_never_again(runtime: Runtime) -> None:
+    script = [Respond(500, headers={"Set-Cookie": "session=abc; Path=/"}), Drop(), Respond(200)]
+    with Receiver(script) as receiver:
+        endpoint = add_endpoint(runtime, receiver.url)
+        event_id = emit(runtime, endpoint, data={"id": "rec_1", "status": "ready"})
+        async with sending(runtime):
+            await wait_until(lambda: status_of(runtime, endpoint) == "succeeded")
+            await anyio.sleep(0.6)  # longer than the schedule: nothing more may arrive
+        got = receiver.snapshot()
+
+    body, created_at = stored_payload(runtime, event_id)
+    assert [r.answered for r in got] == [500, None, 200]
+    (delivery,) = deliveries(runtime, endpoint)
+    for n, request in enumerate(got):
+        assert request.body == body  # the stored payload, byte for byte
+        h = request.headers
+        assert verify_signature(endpoint.secret, h["kallglot-signature"], request.body)
+        assert h["kallglot-webhook-id"] == delivery.id
+        assert h["kallglot-retry-count"] == str(n)
+        assert h["kallglot-original-timestamp"] == str(int(created_at))
+        assert h["content-type"] == "application/json"
+        assert h["user-agent"] == USER_AGENT and USER_AGENT.startswith("kallrec-webhooks/")
+        assert "cookie" not in h and "authorization" not in h and "proxy-authorization" not in h
+    assert json.loads(got[0].body)["type"] == "recording.ready"
+    # ~0.2 s (±10 %) between attempts, not immediately
+    assert got[1].at - got[0].at >= 0.17 and got[2].at - got[1].at >= 0.17
+
+    assert (delivery.status, delivery.attempts) == ("succeeded", 3)
+    history = delivery.history
+    assert [a.attempt for a in history] == [1, 2, 3]
+    assert [a.response_status for a in history] == [500, None, 200]
+    assert "HTTP 500" in (history[0].error or "")
+    assert history[1].error and history[2].error is None
+    assert all(a.latency_ms >= 0 for a in history)
+
+
+async def test_gives_up_after_the_schedule(runtime: Runtime) -> None:
+    with Receiver([Respond(503)]) as receiver:
+        endpoint = add_endpoint(runtime, receiver.url)
+        emit(runtime, endpoint)
+        async with sending(runtime):
+            await wait_until(lambda: status_of(runtime, endpoint) == "failed")
+            await anyio.sleep(0.4)
+        assert len(receiver.snapshot()) == 3
+    (delivery,) = deliveries(runtime, endpoint)
+    assert [a.response_status for a in delivery.history] == [503, 503, 503]
+
+
+async def test_redirects_are_failures_and_not_followed(runtime: Runtime) -> None:
+    with Receiver([Respond(200)]) as target:
+        redirect = Respond(302, headers={"Location": target.url})
+        with Receiver([redirect]) as receiver:
+            endpoint = add_endpoint(runtime, receiver.url)
+            emit(runtime, endpoint)
+            async with sending(runtime):
+                await wait_until(lambda: status_of(runtime, endpoint) == "failed")
+            assert len(receiver.snapshot()) == 3
+        assert target.snapshot() == []
+    (delivery,) = deliveries(runtime, endpoint)
+    assert [a.response_status for a in delivery.history] == [302, 302, 302]
+    assert "redirects are not followed" in (delivery.history[0].error or "")
+
+
+async def test_timeout_fails_and_a_slow_receiver_blocks_no_one(
+    runtime: Runtime, settings: Settings
+) -> None:
+    fast_settings = dataclasses.replace(settings, webhook_timeout_seconds=0.5)
+    # The slow receiver's first answer (a 200) comes after the deadline: it does not count.
+    with Receiver([Respond(200, delay=2.0), Respond(200)]) as slow, Receiver() as fast:
+        slow_endpoint = add_endpoint(runtime, slow.url)
+        emit(runtime, slow_endpoint)
+        fast_endpoint = add_endpoint(runtime, fast.url, org="other")
+        started = time.monotonic()
+        async with sending(runtime, fast_settings):
+            await wait_until(lambda: len(slow.snapshot()) == 1)
+            emit(runtime, fast_endpoint)
+            await wait_until(lambda: status_of(runtime, fast_endpoint) == "succeeded")
+            fast_done = time.monotonic() - started
+            await wait_until(lambda: status_of(runtime, slow_endpoint) == "succeeded")
+    assert fast_done < 0.5, "the fast receiver waited for the slow one"
+    (delivery,) = deliveries(runtime, slow_endpoint)
+    first, second = delivery.history
+    assert first.response_status is None and "timed out" in (first.error or "")
+    assert 450 <= first.latency_ms < 1500
+    assert (second.response_status, delivery.attempts) == (200, 2)
+
+
+async def test_connection_refused_is_a_failed_attempt(runtime: Runtime) -> None:
+    with Receiver() as receiver:
+        url = receiver.url  # a port nobody listens on once the receiver is closed
+    endpoint = add_endpoint(runtime, url)
+    emit(runtime, endpoint)
+    async with sending(runtime):
+        await wait_until(lambda: status_of(runtime, endpoint) == "failed")
+    (delivery,) = deliveries(runtime, endpoint)
+    assert all(a.response_status is None and a.error for a in delivery.history)
+    assert len(delivery.history) == 3
+
+
+async def test_two_senders_never_send_a_delivery_twice(runtime: Runtime) -> None:
+    other = Runtime(runtime.settings)  # its own engine and write lock, like another process
+    sent_by: dict[str, int] = {"a": 0, "b": 0}
+
+    class Counting(DeliveryWorker):
+        name = ""
+
+        async def attempt(self, client: httpx.AsyncClient, claim: ClaimedDelivery) -> None:
+            sent_by[self.name] += 1
+            await super().attempt(client, claim)
+
+    try:
+        with Receiver([Respond(200, delay=0.05)]) as receiver:
+            endpoints = [add_endpoint(runtime, receiver.url, org=f"org{n}") for n in range(3)]
+            for n in range(36):
+                emit(runtime, endpoints[n % 3], data={"n": n})
+            a = Counting(runtime.webhooks, runtime.settings)
+            b = Counting(other.webhooks, other.settings)
+            a.name, b.name = "a", "b"
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(a.run)
+                tg.start_soon(b.run)
+                await wait_until(
+                    lambda: all(
+                        d.status == "succeeded" for e in endpoints for d in deliveries(runtime, e)
+                    )
+                )
+                tg.cancel_scope.cancel()
+            ids = [r.headers["kallglot-webhook-id"] for r in receiver.snapshot()]
+    finally:
+        other.close()
+    assert len(ids) == 36 and len(set(ids)) == 36
+    history = [a for e in endpoints for d in deliveries(runtime, e) for a in d.history]
+    assert [a for a in history if a.response_status != 200] == []
+    assert sent_by["a"] > 0 and sent_by["b"] > 0 and sum(sent_by.values()) == 36
+
+
+async def test_a_pending_delivery_survives_a_restart(settings: Settings) -> None:
+    with Receiver() as receiver:
+        first = Runtime(settings)
+        endpoint = add_endpoint(first, receiver.url)
+        # A process that took a delivery and died before recording anything...
+        emit(first, endpoint)
+        claimed = first.webhooks.claim_deliveries(1, 0.3, 3, 4)
+        assert len(claimed) == 1
+        # ...and one that was never taken.
+        queued = emit(first, endpoint)
+        first.close()
+
+        second = Runtime(settings)
+        try:
+            async with sending(second):
+                await wait_until(
+                    lambda: all(d.status == "succeeded" for d in deliveries(second, endpoint))
+                )
+            rows = deliveries(second, endpoint)
+        finally:
+            second.close()
+        got = receiver.snapshot()
+    assert sorted(r.headers["kallglot-webhook-id"] for r in got) == sorted(d.id for d in rows)
+    by_id = {d.id: d for d in rows}
+    dead = by_id[claimed[0].id]
+    assert [a.error for a in dead.history] == [LOST_ATTEMPT, None]
+    retried = next(r for r in got if r.headers["kallglot-webhook-id"] == dead.id)
+    assert retried.headers["kallglot-retry-count"] == "1"
+    assert next(d for d in rows if d.event_id == queued).attempts == 1
+
+
+async def test_deleted_endpoint_gets_nothing_more(runtime: Runtime) -> None:
+    with Receiver([Respond(500)]) as receiver:
+        endpoint = add_endpoint(runtime, receiver.url)
+        emit(runtime, endpoint)
+        async with sending(runtime):
+            await wait_until(lambda: len(receiver.snapshot()) == 1)
+            await wait_until(lambda: deliveries(runtime, endpoint)[0].history != ())
+            runtime.webhooks.delete_endpoint(endpoint.id)
+            await anyio.sleep(0.5)
+        assert len(receiver.snapshot()) == 1
+    assert status_of(runtime, endpoint) == "canceled"
+
+
+async def test_stopping_mid_attempt_records_it_and_retries_at_once(runtime: Runtime) -> None:
+    with Receiver([Respond(200, delay=5)]) as receiver:
+        endpoint = add_endpoint(runtime, receiver.url)
+        emit(runtime, endpoint)
+        async with sending(runtime):
+            await wait_until(lambda: len(receiver.snapshot()) == 1)
+    (delivery,) = deliveries(runtime, endpoint)
+    assert delivery.status == "pending" and delivery.attempts == 1
+    assert [a.error for a in delivery.history] == [INTERRUPTED]
+    assert delivery.next_attempt_at <= time.time()
+
+
+async def test_a_saturated_endpoint_is_polled_not_spun_on(runtime: Runtime) -> None:
+    claims = 0
+    claim = runtime.webhooks.claim_deliveries
+
+    def counting_claim(*args: object) -> list[ClaimedDelivery]:
+        nonlocal claims
+        claims += 1
+        return claim(*args)  # type: ignore[arg-type]
+
+    runtime.webhooks.claim_deliveries = counting_claim  # type: ignore[method-assign]
+    with Receiver([Respond(200, delay=0.6)]) as receiver:
+        endpoint = add_endpoint(runtime, receiver.url)
+        for _ in range(3):
+            emit(runtime, endpoint)
+        async with sending(runtime, per_endpoint=1):
+            await wait_until(lambda: len(receiver.snapshot()) == 1)
+            await anyio.sleep(0.4)  # two more are due, but the endpoint's one lease is taken
+            assert len(receiver.snapshot()) == 1
+    assert claims < 20  # about one per 0.05 s poll, not a busy loop
+
+
+# -- the outbox queries, without HTTP ------------------------------------------------------------
+
+
+def test_claims_are_exclusive_and_capped_per_endpoint(runtime: Runtime) -> None:
+    busy = add_endpoint(runtime, "http://127.0.0.1:9/busy", ["recording.ready"])
+    quiet = add_endpoint(runtime, "http://127.0.0.1:9/quiet", ["session.created"])
+    for _ in range(10):
+        emit(runtime, busy, "recording.ready")
+    emit(runtime, quiet, "session.created")
+    first = runtime.webhooks.claim_deliveries(8, 60, 3, 4)
+    assert [c.endpoint_id for c in first].count(busy.id) == 4
+    assert [c.endpoint_id for c in first].count(quiet.id) == 1
+    assert all(c.attempt == 1 for c in first)
+    # The busy endpoint has 4 leases: nobody gets more of it until one is released.
+    assert runtime.webhooks.claim_deliveries(8, 60, 3, 4) == []
+
+
+def test_a_late_result_does_not_overwrite_a_newer_claim(runtime: Runtime) -> None:
+    endpoint = add_endpoint(runtime, "http://127.0.0.1:9/x")
+    emit(runtime, endpoint)
+    (stale,) = runtime.webhooks.claim_deliveries(1, 0.0, 3, 4)  # lease runs out at once
+    (fresh,) = runtime.webhooks.claim_deliveries(1, 60, 3, 4)
+    assert (stale.id, stale.attempt, fresh.attempt) == (fresh.id, 1, 2)
+    late = AttemptResult(1, time.time(), 5.0, 500, "HTTP 500")
+    assert runtime.webhooks.record_failure(stale, late, time.time() + 60) is False
+    assert deliveries(runtime, endpoint)[0].attempts == 2
+    # But a 2xx, however late, ends the delivery.
+    runtime.webhooks.record_success(stale, AttemptResult(1, time.time(), 5.0, 200, None))
+    assert status_of(runtime, endpoint) == "succeeded"
+    assert runtime.webhooks.record_failure(fresh, late, time.time()) is False
+    assert status_of(runtime, endpoint) == "succeeded"
+    assert runtime.webhooks.claim_deliveries(1, 60, 3, 4) == []
+
+
+def test_retry_delay_follows_the_schedule_with_jitter() -> None:
+    delays = (0.0, 60.0, 300.0)
+    assert retry_delay(delays, 0) == 0.0
+    for _ in range(200):
+        assert 54.0 <= (retry_delay(delays, 1) or 0) <= 66.0
+        assert 270.0 <= (retry_delay(delays, 2) or 0) <= 330.0
+    assert retry_delay(delays, 3) is None
