@@ -18,16 +18,28 @@ from kallrec.api.objects import recording_object, session_object
 from kallrec.app import ROUTES
 from kallrec.auth import ALL_SCOPES
 from kallrec.db.models import Recording, Session
+from kallrec.db.webhook_repository import (
+    DELIVERY_STATUSES,
+    AttemptResult,
+    DeliveryRecord,
+    WebhookEndpoint,
+)
 from kallrec.errors import ApiError, Conflict, RateLimited
+from kallrec.events import EVENT_TYPES
 from kallrec.openapi import openapi_document
+from kallrec.runtime import Runtime
+from kallrec.webhooks.endpoints import ALL_EVENTS, delivery_object, endpoint_object
 from tests.api.helpers import import_file
 from tests.conftest import Caller, tone, write_wav
+from tests.webhooks.helpers import emit
 
 DOC = openapi_document()
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # HEAD is documented where it means something of its own; Starlette adds it to every GET route.
 HEAD_DOCUMENTED = {"/v1/recordings/{recording_id}/audio"}
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}
+# /v1 paths that take no key: the signed URL is the authorization (so no rate-limit headers).
+SIGNED = {"/v1/recordings/{recording_id}/download/file"}
 NOW = 1_774_523_060.0
 
 
@@ -115,6 +127,44 @@ def _session(status: str = "created", **changes: Any) -> Session:
     return Session(**{**fields, **changes})
 
 
+def _endpoint(**changes: Any) -> WebhookEndpoint:
+    fields: dict[str, Any] = {
+        "id": "wh_01JQ0000000000000000000000",
+        "org_id": "org_01JQ0000000000000000000000",
+        "livemode": True,
+        "url": "https://hooks.example.com/kallrec",
+        "events": "recording.ready session.ended",
+        "description": "CRM sync",
+        "secret": "whsec_" + "A1b-_" * 8 + "xyz",
+        "created_at": NOW,
+        "deleted_at": None,
+    }
+    return WebhookEndpoint(**{**fields, **changes})
+
+
+def _delivery(status: str) -> DeliveryRecord:
+    failed = AttemptResult(1, NOW + 1, 30_000.4, None, "ReadTimeout")
+    answered = AttemptResult(2, NOW + 61, 84.26, 500, "HTTP 500 (not 2xx)")
+    history = {
+        "pending": (failed, answered),
+        "succeeded": (failed, AttemptResult(2, NOW + 61, 12.0, 204, None)),
+        "failed": (failed, answered),
+        "canceled": (),
+    }[status]
+    return DeliveryRecord(
+        id="wh_del_01JQ0000000000000000000000",
+        endpoint_id="wh_01JQ0000000000000000000000",
+        event_id="evt_01JQ0000000000000000000000",
+        event_type="recording.ready",
+        status=status,
+        attempts=len(history) + (status == "pending"),  # pending: one more in flight
+        next_attempt_at=NOW + 361,
+        created_at=NOW,
+        updated_at=NOW + 61,
+        history=history,
+    )
+
+
 # -- 1. the document and the routes agree ---------------------------------------------------------
 
 
@@ -190,7 +240,7 @@ def test_security_and_scopes() -> None:
     assert schemes["apiKeyHeader"]["name"] == "X-API-Key"
     assert DOC["security"] == [{"bearerAuth": []}, {"apiKeyHeader": []}]
     for path, _, op in _operations():
-        if path in PUBLIC:
+        if path in PUBLIC | SIGNED:
             assert op["security"] == []
             assert "x-required-scope" not in op
         else:
@@ -215,6 +265,11 @@ def test_security_and_scopes() -> None:
         ("/v1/recordings/{recording_id}", "delete", "recordings:delete"),
         ("/v1/recordings/{recording_id}/audio", "get", "recordings:read"),
         ("/v1/recordings/{recording_id}/audio", "head", "recordings:read"),
+        ("/v1/webhook_endpoints", "post", "webhooks:manage"),
+        ("/v1/webhook_endpoints", "get", "webhooks:manage"),
+        ("/v1/webhook_endpoints/{endpoint_id}", "get", "webhooks:manage"),
+        ("/v1/webhook_endpoints/{endpoint_id}", "delete", "webhooks:manage"),
+        ("/v1/webhook_endpoints/{endpoint_id}/deliveries", "get", "webhooks:manage"),
     ],
 )
 def test_scopes_match_the_spec(path: str, method: str, scope: str) -> None:
@@ -247,6 +302,18 @@ def test_list_and_filter_parameters() -> None:
         "ending_before",
         "channel",
     }
+    endpoints = DOC["paths"]["/v1/webhook_endpoints"]["get"]
+    assert set(_param_names(endpoints)) == {"limit", "starting_after", "ending_before"}
+    deliveries = DOC["paths"]["/v1/webhook_endpoints/{endpoint_id}/deliveries"]["get"]
+    assert set(_param_names(deliveries)) == {
+        "endpoint_id",
+        "limit",
+        "starting_after",
+        "ending_before",
+        "status",
+    }
+    status = DOC["components"]["parameters"]["DeliveryStatusFilter"]["schema"]
+    assert status["enum"] == list(DELIVERY_STATUSES)
 
 
 def test_idempotency_key_exactly_on_creating_posts() -> None:
@@ -255,7 +322,11 @@ def test_idempotency_key_exactly_on_creating_posts() -> None:
         for path, method, op in _operations()
         if "Idempotency-Key" in _param_names(op)
     }
-    assert with_key == {("/v1/sessions", "post"), ("/v1/recordings", "post")}
+    assert with_key == {
+        ("/v1/sessions", "post"),
+        ("/v1/recordings", "post"),
+        ("/v1/webhook_endpoints", "post"),
+    }
 
 
 def test_path_parameters_match_the_templates() -> None:
@@ -270,7 +341,7 @@ def test_every_response_has_a_request_id_and_errors_use_the_envelope() -> None:
         for status, response in op["responses"].items():
             resolved = _resolve(response["$ref"]) if "$ref" in response else response
             assert "X-Request-ID" in resolved["headers"], (path, method, status)
-            if path.startswith("/v1/") and status != "401":
+            if path.startswith("/v1/") and path not in SIGNED and status != "401":
                 assert "X-RateLimit-Remaining" in resolved["headers"], (path, method, status)
             if int(status) >= 400 and path.startswith("/v1/"):
                 schema = resolved["content"]["application/json"]["schema"]
@@ -297,6 +368,19 @@ def test_every_response_has_a_request_id_and_errors_use_the_envelope() -> None:
             "/v1/recordings/{recording_id}/audio",
             "head",
             {"200", "304", "401", "403", "404", "409", "410", "412", "429", "500", "503"},
+        ),
+        ("/v1/webhook_endpoints", "post", {"201", "400", "401", "403", "409", "429", "500"}),
+        ("/v1/webhook_endpoints", "get", {"200", "400", "401", "403", "429", "500"}),
+        ("/v1/webhook_endpoints/{endpoint_id}", "get", {"200", "401", "403", "404", "429", "500"}),
+        (
+            "/v1/webhook_endpoints/{endpoint_id}",
+            "delete",
+            {"200", "401", "403", "404", "429", "500"},
+        ),
+        (
+            "/v1/webhook_endpoints/{endpoint_id}/deliveries",
+            "get",
+            {"200", "400", "401", "403", "404", "429", "500"},
         ),
         ("/readyz", "get", {"200", "503"}),
     ],
@@ -366,6 +450,54 @@ def test_session_schema_allows_a_bare_session() -> None:
     _check(session_object(bare, "ws://localhost:8000"), "Session")
 
 
+def _all_properties(name: str) -> set[str]:
+    """The properties of a schema and of every part of its ``allOf``."""
+    schema = DOC["components"]["schemas"][name]
+    found = set(schema.get("properties", {}))
+    for part in schema.get("allOf", []):
+        found |= set((_resolve(part["$ref"]) if "$ref" in part else part).get("properties", {}))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("events", "description"),
+    [("recording.ready session.ended", "CRM sync"), (ALL_EVENTS, None)],
+)
+def test_webhook_endpoint_schemas_match_endpoint_object(events: str, description: str) -> None:
+    endpoint = _endpoint(events=events, description=description)
+    obj = endpoint_object(endpoint)
+    assert set(obj) == _properties("WebhookEndpoint")
+    _check(obj, "WebhookEndpoint")
+    # Only the create answer has the secret, and its schema requires it.
+    created = endpoint_object(endpoint, with_secret=True)
+    assert set(created) == _all_properties("WebhookEndpointWithSecret")
+    assert set(created) - set(obj) == {"secret"}
+    _check(created, "WebhookEndpointWithSecret")
+    with pytest.raises(jsonschema.ValidationError):
+        _check(obj, "WebhookEndpointWithSecret")
+
+
+@pytest.mark.parametrize("status", DELIVERY_STATUSES)
+def test_webhook_delivery_schema_matches_delivery_object(status: str) -> None:
+    obj = delivery_object(_delivery(status))
+    assert set(obj) == _properties("WebhookDelivery")
+    _check(obj, "WebhookDelivery")
+    assert (obj["next_attempt_at"] is None) == (status != "pending")
+    assert bool(obj["attempts"]) == (status != "canceled")
+    for attempt in obj["attempts"]:
+        assert set(attempt) == _properties("WebhookDeliveryAttempt")
+
+
+def test_webhook_enums_come_from_the_code() -> None:
+    schemas = DOC["components"]["schemas"]
+    for name in ("WebhookEndpoint", "WebhookEndpointCreate"):
+        items = schemas[name]["properties"]["enabled_events"]["items"]
+        assert items["enum"] == [*EVENT_TYPES, ALL_EVENTS]
+    delivery = schemas["WebhookDelivery"]["properties"]
+    assert delivery["event_type"]["enum"] == list(EVENT_TYPES)
+    assert delivery["status"]["enum"] == list(DELIVERY_STATUSES)
+
+
 # -- 5. the error envelope -------------------------------------------------------------------------
 
 
@@ -428,6 +560,33 @@ def test_import_body_schema() -> None:
         _check({**form, "colour": "red"}, "RecordingImport")
 
 
+def test_webhook_endpoint_create_schema() -> None:
+    schema = DOC["components"]["schemas"]["WebhookEndpointCreate"]
+    assert schema["required"] == ["url", "enabled_events"]
+    assert schema["additionalProperties"] is False
+    url = "https://hooks.example.com/kallrec"
+    _check({"url": url, "enabled_events": ["*"]}, "WebhookEndpointCreate")
+    _check(
+        {
+            "url": url,
+            "enabled_events": ["recording.ready", "recording.ready", "session.ended"],
+            "description": None,
+        },
+        "WebhookEndpointCreate",
+    )
+    for bad in (
+        {},
+        {"url": url},
+        {"enabled_events": ["*"]},
+        {"url": url, "enabled_events": []},
+        {"url": url, "enabled_events": ["recording.lost"]},
+        {"url": url, "enabled_events": ["*"], "description": "x" * 1001},
+        {"url": url, "enabled_events": ["*"], "secret": "whsec_mine"},
+    ):
+        with pytest.raises(jsonschema.ValidationError):
+            _check(bad, "WebhookEndpointCreate")
+
+
 # -- what the running app answers ------------------------------------------------------------------
 
 
@@ -462,3 +621,35 @@ async def test_live_answers_match_the_schemas(
     assert missing.status_code == 404
     _check(missing.json(), "ErrorEnvelope")
     assert missing.headers["x-request-id"] == missing.json()["error"]["request_id"]
+
+
+async def test_live_webhook_answers_match_the_schemas(
+    client: httpx.AsyncClient, caller: Caller, runtime: Runtime
+) -> None:
+    base = "/v1/webhook_endpoints"
+    body = {"url": "https://hooks.example.com/kallrec", "enabled_events": ["*"]}
+    created = await client.post(base, headers=caller.headers, json=body)
+    assert created.status_code == 201, created.text
+    _check(created.json(), "WebhookEndpointWithSecret")
+    endpoint_id = created.json()["id"]
+
+    got = await client.get(f"{base}/{endpoint_id}", headers=caller.headers)
+    assert set(got.json()) == _properties("WebhookEndpoint")
+    _check(got.json(), "WebhookEndpoint")
+    _check((await client.get(base, headers=caller.headers)).json(), "WebhookEndpointList")
+
+    endpoint = runtime.webhooks.get_endpoint(endpoint_id)
+    assert endpoint is not None
+    emit(runtime, endpoint, "recording.ready")
+    deliveries = await client.get(f"{base}/{endpoint_id}/deliveries", headers=caller.headers)
+    assert deliveries.status_code == 200, deliveries.text
+    assert len(deliveries.json()["data"]) == 1
+    _check(deliveries.json(), "WebhookDeliveryList")
+
+    deleted = await client.delete(f"{base}/{endpoint_id}", headers=caller.headers)
+    assert deleted.status_code == 200, deleted.text
+    assert set(deleted.json()) == _properties("DeletedWebhookEndpoint")
+    _check(deleted.json(), "DeletedWebhookEndpoint")
+    gone = await client.get(f"{base}/{endpoint_id}/deliveries", headers=caller.headers)
+    assert gone.status_code == 404
+    _check(gone.json(), "ErrorEnvelope")

@@ -19,8 +19,13 @@ from kallrec import errors, validation
 from kallrec.api import recordings as recordings_api
 from kallrec.api import sessions as sessions_api
 from kallrec.api.idempotency import MAX_KEY_CHARS
+from kallrec.audio.convert import CONTENT_TYPES, FORMATS, SAMPLE_RATES
 from kallrec.auth import ALL_SCOPES
+from kallrec.db.webhook_repository import DELIVERY_STATUSES
+from kallrec.events import EVENT_TYPES
 from kallrec.importing import IMPORT_CHANNELS
+from kallrec.webhooks.endpoints import ALL_EVENTS, MAX_DESCRIPTION_CHARS, MAX_URL_CHARS
+from kallrec.webhooks.signing import SECRET_PREFIX
 
 JSON = dict[str, Any]
 
@@ -255,6 +260,16 @@ def _schemas() -> JSON:
             },
             description="One page of recordings, newest first.",
         ),
+        "DownloadLink": _obj(
+            {
+                "url": _str(
+                    "Where `Location` points: the signed URL of the converted file (relative "
+                    "unless a public URL is configured; or a presigned storage URL).",
+                    examples=["/v1/recordings/rec_01J…/download/file?format=wav&sample_rate=16000"],
+                ),
+                "expires_at": {**_TIMESTAMP, "description": "When the URL stops working."},
+            }
+        ),
         "DeletedRecording": _obj(
             {
                 "id": _prefixed_id("rec", "The deleted recording."),
@@ -318,6 +333,7 @@ def _schemas() -> JSON:
             },
             additionalProperties=False,
         ),
+        **_webhook_schemas(),
         "Error": _obj(
             {
                 "type": _enum(tuple(_error_types())),
@@ -359,6 +375,153 @@ def _schemas() -> JSON:
     }
 
 
+def _webhook_schemas() -> JSON:
+    """Webhook endpoints and their deliveries (spec §7)."""
+    enabled_event = _enum((*EVENT_TYPES, ALL_EVENTS), f"An event type, or `{ALL_EVENTS}` for all.")
+    url = _str(
+        "Absolute http(s) URL, with a host; events are POSTed to it.",
+        format="uri",
+        minLength=1,
+        maxLength=MAX_URL_CHARS,
+        examples=["https://example.com/kallrec/webhooks"],
+    )
+    livemode = {"type": "boolean", "description": "True for live-mode objects."}
+
+    def page(item: str, what: str, example: str) -> JSON:
+        return _obj(
+            {
+                "object": _const("list"),
+                "data": {"type": "array", "items": _ref("schemas", item)},
+                "has_more": {"type": "boolean"},
+                "url": _str("The list's own path.", examples=[example]),
+            },
+            description=f"One page of {what}, newest first.",
+        )
+
+    return {
+        "WebhookEndpoint": _obj(
+            {
+                "id": _prefixed_id("wh", "Unique id; ids sort by creation time."),
+                "object": _const("webhook_endpoint"),
+                "url": url,
+                "enabled_events": {
+                    "type": "array",
+                    "minItems": 1,
+                    "uniqueItems": True,
+                    "items": enabled_event,
+                    "description": f'The event types sent to it; `["{ALL_EVENTS}"]` means all.',
+                },
+                "description": {
+                    "type": ["string", "null"],
+                    "minLength": 1,
+                    "maxLength": MAX_DESCRIPTION_CHARS,
+                    "description": "Free text; null when none.",
+                },
+                "created_at": _TIMESTAMP,
+                "livemode": livemode,
+            },
+            description="Where events are sent. The signing secret is only in the answer to "
+            "the create request (`WebhookEndpointWithSecret`).",
+        ),
+        "WebhookEndpointWithSecret": {
+            "description": "The endpoint as created: the only answer that carries `secret` "
+            "(an `Idempotency-Key` replay repeats that answer).",
+            "allOf": [
+                _ref("schemas", "WebhookEndpoint"),
+                _obj(
+                    {
+                        "secret": _str(
+                            "Signing secret: `Kallglot-Signature` is HMAC-SHA256 under it. "
+                            "Store it now; it is not shown again.",
+                            pattern=f"^{SECRET_PREFIX}[0-9A-Za-z_-]+$",
+                            examples=[f"{SECRET_PREFIX}…"],
+                        )
+                    }
+                ),
+            ],
+        },
+        "WebhookEndpointCreate": _obj(
+            {
+                "url": url,
+                "enabled_events": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": enabled_event,
+                    "description": f"Duplicates are dropped; `{ALL_EVENTS}` anywhere means all.",
+                },
+                "description": {
+                    "type": ["string", "null"],
+                    "maxLength": MAX_DESCRIPTION_CHARS,
+                    "description": "Free text; empty or null means none.",
+                },
+            },
+            required=("url", "enabled_events"),
+            additionalProperties=False,
+        ),
+        "WebhookEndpointList": page(
+            "WebhookEndpoint", "webhook endpoints", "/v1/webhook_endpoints"
+        ),
+        "DeletedWebhookEndpoint": _obj(
+            {
+                "id": _prefixed_id("wh", "The deleted endpoint."),
+                "object": _const("webhook_endpoint"),
+                "deleted": _const(True),
+            }
+        ),
+        "WebhookDelivery": _obj(
+            {
+                "id": _prefixed_id(
+                    "wh_del", "Unique id, sent as `Kallglot-Webhook-Id` (stable across retries)."
+                ),
+                "object": _const("webhook_delivery"),
+                "endpoint_id": _prefixed_id("wh", "The endpoint it is sent to."),
+                "event_id": _prefixed_id("evt", "The event it carries (the body's `id`)."),
+                "event_type": _enum(EVENT_TYPES),
+                "status": _enum(
+                    DELIVERY_STATUSES,
+                    "`pending` until an attempt gets a 2xx (`succeeded`) or the retry schedule "
+                    "is spent (`failed`); `canceled` when its endpoint was deleted first.",
+                ),
+                "attempt_count": {
+                    "type": "integer",
+                    "minimum": 0,
+                    "description": "Attempts started, one in progress included.",
+                },
+                "next_attempt_at": {
+                    **_nullable(_TIMESTAMP),
+                    "description": "When the next attempt is due; null unless `pending`.",
+                },
+                "created_at": _TIMESTAMP,
+                "attempts": {
+                    "type": "array",
+                    "description": "The finished attempts, oldest first.",
+                    "items": _ref("schemas", "WebhookDeliveryAttempt"),
+                },
+            },
+            description="One event sent to one endpoint, with its attempts.",
+        ),
+        "WebhookDeliveryAttempt": _obj(
+            {
+                "attempt": {"type": "integer", "minimum": 1, "description": "1 for the first."},
+                "started_at": _TIMESTAMP,
+                "latency_ms": {"type": "number", "minimum": 0},
+                "response_status": {
+                    "type": ["integer", "null"],
+                    "description": "The receiver's HTTP status; null when none was received.",
+                },
+                "error": {
+                    "type": ["string", "null"],
+                    "description": "Why the attempt failed (a status other than 2xx, a "
+                    "timeout, a connection error, …); null when it succeeded.",
+                },
+            }
+        ),
+        "WebhookDeliveryList": page(
+            "WebhookDelivery", "deliveries", "/v1/webhook_endpoints/wh_01J…/deliveries"
+        ),
+    }
+
+
 # -- parameters and headers ----------------------------------------------------------------------
 
 
@@ -378,6 +541,9 @@ def _parameters() -> JSON:
         "RecordingId": _param(
             "recording_id", "path", {"type": "string"}, "The recording's id (`rec_…`)."
         ),
+        "EndpointId": _param(
+            "endpoint_id", "path", {"type": "string"}, "The webhook endpoint's id (`wh_…`)."
+        ),
         "Limit": _param(
             "limit",
             "query",
@@ -388,19 +554,23 @@ def _parameters() -> JSON:
             "starting_after",
             "query",
             {"type": "string"},
-            "Cursor: the page after this recording id (older). An unknown id is a 400.",
+            "Cursor: the page after this id (older), one of the listed objects' ids. An "
+            "unknown id is a 400.",
         ),
         "EndingBefore": _param(
             "ending_before",
             "query",
             {"type": "string"},
-            "Cursor: the page before this recording id (newer). Not with `starting_after`.",
+            "Cursor: the page before this id (newer). Not with `starting_after`.",
         ),
         "ChannelFilter": _param(
             "channel", "query", _enum(recordings_api.CHANNELS), "Only this channel."
         ),
         "StatusFilter": _param(
             "status", "query", _enum(recordings_api.STATUSES), "Only this status."
+        ),
+        "DeliveryStatusFilter": _param(
+            "status", "query", _enum(DELIVERY_STATUSES), "Only deliveries with this status."
         ),
         "SessionIdFilter": _param(
             "session_id", "query", {"type": "string"}, "Only this session's recordings."
@@ -423,6 +593,29 @@ def _parameters() -> JSON:
             {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS},
             "Makes retries safe: a replay returns the first successful answer (see the API "
             "description). Scoped to the organization and mode; kept 24 hours.",
+        ),
+        "DownloadFormat": _param(
+            "format", "query", _enum(FORMATS, default="mp3"), "Format of the converted file."
+        ),
+        "DownloadSampleRate": _param(
+            "sample_rate",
+            "query",
+            {"type": "integer", "enum": list(SAMPLE_RATES), "default": 8000},
+            "Sample rate (Hz) of the converted file (the recording itself is 8000 Hz).",
+        ),
+        "LinkExpires": _param(
+            "expires",
+            "query",
+            {"type": "integer"},
+            "Unix seconds after which the link answers 403 `expired_signature` (signed).",
+            required=True,
+        ),
+        "LinkSignature": _param(
+            "signature",
+            "query",
+            {"type": "string"},
+            "HMAC-SHA256 of the link; any change answers 403 `invalid_signature`.",
+            required=True,
         ),
         "Range": _param(
             "Range",
@@ -487,6 +680,7 @@ def _response_headers() -> JSON:
             _const("true"),
         ),
         "Content-Length": _header("Bytes in the body (HEAD: what GET would send).", integer),
+        "Location": _header("Where to fetch the file (see the body's `url`).", {"type": "string"}),
         "Content-Disposition": _header(
             "Download filename, named after the owning session.",
             {"type": "string", "examples": ['attachment; filename="recording-sess_01J….mp3"']},
@@ -602,7 +796,11 @@ class _Op:
     errors: Mapping[int, str] = field(default_factory=dict)
 
 
-_PATH_PARAMS = {"session_id": "SessionId", "recording_id": "RecordingId"}
+_PATH_PARAMS = {
+    "session_id": "SessionId",
+    "recording_id": "RecordingId",
+    "endpoint_id": "EndpointId",
+}
 _PAGE = ("Limit", "StartingAfter", "EndingBefore")
 _CONDITIONAL = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
 _LIST_400 = "Invalid `limit`, filter value or cursor (unknown id, or both cursors)."
@@ -617,8 +815,34 @@ _AUDIO_DESCRIPTION = (
     "Streams the MP3 (`Content-Type: audio/mpeg`, `Content-Length` equal to the recording's "
     '`size`, `Content-Disposition: attachment; filename="recording-{session_id}.mp3"`). '
     "Supports byte ranges, `If-Range`, and conditional requests against a strong ETag. "
-    "Errors are never 2xx, so a client writing the body to a file never saves JSON."
+    "Errors are never 2xx, so a client writing the body to a file never saves JSON. "
+    "With S3 storage and `KALLREC_S3_REDIRECT=302` (or `307`), a GET that passes the key, "
+    "status and conditional checks answers that redirect instead, to a presigned storage URL "
+    "valid a few minutes (`KALLREC_S3_REDIRECT_TTL_SECONDS`, default 300) whose answer carries "
+    "the same Content-Type and Content-Disposition and honours Range; HEAD is still answered "
+    "here."
 )
+
+_DOWNLOAD_DESCRIPTION = (
+    "The recording converted to `format` at `sample_rate` (extension, the older Kallglot "
+    "form). Answers `302` to a URL valid for one hour (`download_url_ttl_seconds`) that serves "
+    "the file with its `Content-Type`, `Content-Length` and `Content-Disposition: attachment; "
+    'filename="recording-{session_id}.{format}"` and needs no key: give it to a browser or '
+    "`curl -L`. The file is converted on the first request and kept until the recording is "
+    "deleted or purged. `202` with the recording and `Retry-After` while it is processing."
+)
+_FILE_TYPES = {content_type: {"schema": _BINARY} for content_type in CONTENT_TYPES.values()}
+_FILE_HEADERS = ("X-Request-ID", "Content-Length", "Content-Disposition", "Accept-Ranges")
+_LINK_ERRORS = {
+    403: "`invalid_signature` (altered, forged or incomplete link) or `expired_signature` "
+    "(past `expires`: ask /download for a new link). Checked before any lookup.",
+    404: "The recording was deleted.",
+    409: "`recording_failed`.",
+    410: "`recording_expired`: past `expires_at`, the audio was purged.",
+    416: "",
+    500: "",
+    503: "`storage_unavailable` (with `Retry-After`).",
+}
 
 _OPERATIONS: tuple[_Op, ...] = (
     _Op(
@@ -782,6 +1006,140 @@ _OPERATIONS: tuple[_Op, ...] = (
     ),
     _Op(
         "get",
+        "/v1/recordings/{recording_id}/download",
+        "getRecordingDownload",
+        "Download a converted copy",
+        "Audio",
+        {
+            "202": _ok(
+                "Still processing: the recording; try again after `Retry-After` seconds.",
+                _json("Recording"),
+                (*_AUTHED, "Retry-After"),
+            ),
+            "302": _ok(
+                "Redirect (`Location`) to the signed URL of the converted file.",
+                _json("DownloadLink"),
+                (*_AUTHED, "Location"),
+            ),
+        },
+        scope="recordings:read",
+        description=_DOWNLOAD_DESCRIPTION,
+        params=("DownloadFormat", "DownloadSampleRate"),
+        errors={
+            400: "Invalid `format` or `sample_rate` (`param` names it).",
+            404: "No such recording (also: deleted, another organization or mode).",
+            409: "`recording_failed`.",
+            410: "`recording_expired`: past `expires_at`, the audio was purged.",
+            503: "`storage_unavailable`: the audio cannot be read or converted now "
+            "(with `Retry-After`).",
+        },
+    ),
+    _Op(
+        "get",
+        "/v1/recordings/{recording_id}/download/file",
+        "getRecordingDownloadFile",
+        "A converted copy (signed URL)",
+        "Audio",
+        {
+            "200": _ok("The converted file.", _FILE_TYPES, (*_FILE_HEADERS, "Cache-Control")),
+            "206": _ok(
+                "One requested byte range (several ranges get the whole file).",
+                _FILE_TYPES,
+                (*_FILE_HEADERS, "Cache-Control", "Content-Range"),
+            ),
+        },
+        description="The URL `/download` redirects to, used as given: its `format`, "
+        "`sample_rate`, `expires` and `signature` are signed together. No key: the signature "
+        "is the authorization, like a presigned storage URL. HEAD and single byte ranges work.",
+        params=("DownloadFormat", "DownloadSampleRate", "LinkExpires", "LinkSignature"),
+        errors=_LINK_ERRORS,
+    ),
+    _Op(
+        "post",
+        "/v1/webhook_endpoints",
+        "createWebhookEndpoint",
+        "Create a webhook endpoint",
+        "Webhooks",
+        {
+            "201": _ok(
+                "The new endpoint with its signing `secret`, shown only here.",
+                _json("WebhookEndpointWithSecret"),
+                _CREATED,
+            )
+        },
+        scope="webhooks:manage",
+        description="Registers a URL to receive the `enabled_events` of the key's "
+        "organization and mode, each POSTed with a `Kallglot-Signature` made with the secret.",
+        params=("IdempotencyKey",),
+        body={"required": True, "content": _json("WebhookEndpointCreate")},
+        errors={
+            400: "Invalid body (not a JSON object, unknown field, missing or invalid `url`, "
+            "`enabled_events` or `description`; `param` names it), invalid `Idempotency-Key`, "
+            "or `idempotency_mismatch`.",
+            409: "`idempotency_conflict`: the first request with this key is still running.",
+        },
+    ),
+    _Op(
+        "get",
+        "/v1/webhook_endpoints",
+        "listWebhookEndpoints",
+        "List webhook endpoints",
+        "Webhooks",
+        {
+            "200": _ok(
+                "A page of endpoints, newest first (no secrets).",
+                _json("WebhookEndpointList"),
+                _AUTHED,
+            )
+        },
+        scope="webhooks:manage",
+        description="The endpoints of the key's organization and mode (deleted ones excluded).",
+        params=_PAGE,
+        errors={400: "Invalid `limit` or cursor (unknown id, or both cursors)."},
+    ),
+    _Op(
+        "get",
+        "/v1/webhook_endpoints/{endpoint_id}",
+        "getWebhookEndpoint",
+        "Retrieve a webhook endpoint",
+        "Webhooks",
+        {"200": _ok("The endpoint (no secret).", _json("WebhookEndpoint"), _AUTHED)},
+        scope="webhooks:manage",
+        errors={404: "No such endpoint (or it was deleted)."},
+    ),
+    _Op(
+        "delete",
+        "/v1/webhook_endpoints/{endpoint_id}",
+        "deleteWebhookEndpoint",
+        "Delete a webhook endpoint",
+        "Webhooks",
+        {"200": _ok("Deleted.", _json("DeletedWebhookEndpoint"), _AUTHED)},
+        scope="webhooks:manage",
+        description="No new deliveries are made to it and its pending ones are `canceled`; an "
+        "attempt already in flight still finishes and is recorded.",
+        errors={404: "No such endpoint (or it was already deleted)."},
+    ),
+    _Op(
+        "get",
+        "/v1/webhook_endpoints/{endpoint_id}/deliveries",
+        "listWebhookDeliveries",
+        "List an endpoint's deliveries",
+        "Webhooks",
+        {
+            "200": _ok(
+                "A page of deliveries, newest first, each with its attempts.",
+                _json("WebhookDeliveryList"),
+                _AUTHED,
+            )
+        },
+        scope="webhooks:manage",
+        description="Every event sent (or to be sent) to the endpoint, with the outcome of "
+        "each attempt (extension).",
+        params=(*_PAGE, "DeliveryStatusFilter"),
+        errors={400: _LIST_400, 404: "No such endpoint (or it was deleted)."},
+    ),
+    _Op(
+        "get",
         "/healthz",
         "getHealth",
         "Liveness",
@@ -899,6 +1257,7 @@ def openapi_document() -> dict[str, Any]:
             {"name": "Sessions", "description": "Calls."},
             {"name": "Recordings", "description": "Recording metadata, lists, imports."},
             {"name": "Audio", "description": "The recordings' MP3 audio."},
+            {"name": "Webhooks", "description": "Webhook endpoints and their deliveries."},
             {"name": "System", "description": "Health, metrics and this description (no key)."},
         ],
         "paths": _paths(),
