@@ -65,3 +65,32 @@ async def test_session_events_carry_no_stream_token(
     first = payload_of(runtime, rows[1].event_id)
     assert first["data"]["id"] == session["id"] and first["data"]["stream"] is None
     assert session["stream"]["token"] not in json.dumps(first)
+
+
+async def test_old_finished_deliveries_are_pruned_and_pending_ones_kept(runtime, caller, tmp_path):
+    import time
+
+    from sqlalchemy import func, select, update
+
+    from kallrec.db import schema as t
+    from kallrec.importing import ImportRequest, import_audio
+    from kallrec.webhooks.endpoints import new_endpoint
+    from tests.conftest import drain_jobs, tone, write_wav
+
+    endpoint = new_endpoint(
+        caller.org_id, False, "http://127.0.0.1:9/hook", ["recording.ready"], None
+    )
+    runtime.webhooks.insert_endpoint(endpoint)
+    for n in range(2):
+        wav = write_wav(tmp_path / f"c{n}.wav", tone(0.5, 440))
+        await import_audio(runtime, caller.org_id, False, ImportRequest(wav, "c.wav"))
+    await drain_jobs(runtime)
+    d = t.webhook_deliveries
+    with runtime.db.write() as conn:
+        first = conn.execute(select(d.c.id).order_by(d.c.id).limit(1)).scalar_one()
+        conn.execute(update(d).where(d.c.id == first).values(status="succeeded", updated_at=0))
+        conn.execute(update(t.events).values(created_at=0))
+    assert runtime.webhooks.prune_history(time.time() - 86400) == 1
+    with runtime.db.read() as conn:
+        assert conn.execute(select(func.count()).select_from(d)).scalar_one() == 1
+        assert conn.execute(select(func.count()).select_from(t.events)).scalar_one() == 1

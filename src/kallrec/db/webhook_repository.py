@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from kallrec import timeutil
@@ -393,6 +393,18 @@ class WebhookRepository:
             )
             for row in rows
         ], has_more
+
+    def prune_history(self, before: float) -> int:
+        """Forgets finished deliveries (and their attempts and events) last touched before
+        ``before``; pending ones are kept whatever their age. Returns the deliveries removed."""
+        d, a, e = t.webhook_deliveries, t.webhook_attempts, t.events
+        with self.db.write() as conn:
+            finished = select(d.c.id).where(d.c.status != "pending", d.c.updated_at < before)
+            conn.execute(delete(a).where(a.c.delivery_id.in_(finished)))
+            removed = conn.execute(delete(d).where(d.c.id.in_(finished))).rowcount
+            orphaned = select(d.c.event_id).distinct()
+            conn.execute(delete(e).where(e.c.created_at < before, e.c.id.not_in(orphaned)))
+        return removed
 
 
 def _endpoint_scope(endpoint_id: str, org_id: str | None, livemode: bool | None) -> list[Any]:

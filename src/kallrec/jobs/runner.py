@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -83,6 +84,9 @@ async def housekeeping(rt: Runtime) -> None:
             await purge_expired(rt)
             await end_idle_sessions(rt)
             await reap_files(rt)
+            await anyio.to_thread.run_sync(
+                rt.webhooks.prune_history, time.time() - rt.settings.webhook_history_days * 86400
+            )
             await rt.auth.flush_last_used()
         except Exception:
             log.exception("housekeeping failed; will retry")
