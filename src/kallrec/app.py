@@ -15,11 +15,19 @@ from starlette.routing import Route, Router, WebSocketRoute
 from starlette.types import Message, Receive, Scope, Send
 
 from kallrec import ids
-from kallrec.api import audio, recordings, sessions, stream, system
+from kallrec.api import audio, download, recordings, sessions, stream, system, webhooks
 from kallrec.config import Settings
-from kallrec.errors import ApiError, MethodNotAllowed, NotFound, ServerError, render_error
+from kallrec.errors import (
+    ApiError,
+    MethodNotAllowed,
+    NotFound,
+    ServerError,
+    StorageUnavailable,
+    render_error,
+)
 from kallrec.jobs.runner import run_background
 from kallrec.runtime import Runtime
+from kallrec.storage import StorageError
 
 log = logging.getLogger("kallrec.http")
 
@@ -37,6 +45,12 @@ def route(path: str, **handlers: Callable[[Request], Awaitable[Any]]) -> Route:
 
 
 ROUTES = [
+    # First: the hot path should not pay for matching every other route. HEAD is answered by
+    # the GET handler (Starlette adds HEAD to GET routes).
+    route("/v1/recordings/{recording_id}/audio", GET=audio.recording_audio),
+    route("/v1/recordings/{recording_id}/download", GET=download.recording_download),
+    # The signed URL /download redirects to: no key, the signature is the authorization.
+    route("/v1/recordings/{recording_id}/download/file", GET=download.download_file),
     route("/v1/sessions", POST=sessions.create_session),
     route("/v1/sessions/{session_id}", GET=sessions.get_session),
     route("/v1/sessions/{session_id}/end", POST=sessions.end_session_route),
@@ -47,9 +61,18 @@ ROUTES = [
         GET=recordings.get_recording,
         DELETE=recordings.delete_recording_route,
     ),
-    # HEAD is answered by the GET handler (Starlette adds HEAD to GET routes).
-    route("/v1/recordings/{recording_id}/audio", GET=audio.recording_audio),
     WebSocketRoute("/v1/sessions/{session_id}/connect", stream.session_stream),
+    route(
+        "/v1/webhook_endpoints",
+        GET=webhooks.list_webhook_endpoints,
+        POST=webhooks.create_webhook_endpoint,
+    ),
+    route(
+        "/v1/webhook_endpoints/{endpoint_id}",
+        GET=webhooks.get_webhook_endpoint,
+        DELETE=webhooks.delete_webhook_endpoint,
+    ),
+    route("/v1/webhook_endpoints/{endpoint_id}/deliveries", GET=webhooks.list_webhook_deliveries),
     route("/healthz", GET=system.healthz),
     route("/readyz", GET=system.readyz),
     route("/metrics", GET=system.metrics),
@@ -104,7 +127,7 @@ class KallrecApp:
         if scope["type"] != "http":
             await self.router(scope, receive, send)
             return
-        self.start()
+        self.start().refresh_caches()
         await self._http(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -132,9 +155,14 @@ class KallrecApp:
                 await self.router(scope, receive, send_with_headers)
             except HTTPException as exc:
                 raise _http_exception(exc, scope["path"]) from None
-        except ApiError as exc:
+        except (ApiError, StorageError) as exc:
             if response_started:
                 raise
+            if isinstance(exc, StorageError):  # any handler that touched storage
+                log.warning("request %s: storage unavailable: %s", request_id, exc)
+                exc = StorageUnavailable(
+                    "Audio storage is unavailable right now; try again shortly.", retry_after=5
+                )
             await self._send_error(exc, request_id, scope, send_with_headers)
         except Exception:
             if response_started:  # the client went away mid-body, or storage failed mid-read

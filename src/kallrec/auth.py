@@ -86,6 +86,9 @@ class Authenticator:
         self._last_used[record.id] = time.time()
         return record.principal
 
+    def clear(self) -> None:
+        self._cache.clear()
+
     def forget(self, key_hash: str) -> None:
         """Drops a cached key at once (after this process revoked it)."""
         for secret, entry in list(self._cache.items()):

@@ -37,7 +37,7 @@ async def create_demo(rt: Runtime) -> Demo:
         retention_days=rt.settings.default_retention_days,
     )
     sample = resources.files("kallrec.data").joinpath("sample-call.wav")
-    copy = new_temp_path(rt.settings.tmp_dir, ".wav")
+    copy = new_temp_path(rt.scratch, ".wav")
     copy.write_bytes(sample.read_bytes())
     try:
         recs = await import_audio(

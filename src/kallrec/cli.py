@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kallrec import timeutil
+from kallrec.client.cli import download
 from kallrec.config import Settings, SettingsError
 from kallrec.webhooks_cli import webhooks_app
 
@@ -28,6 +29,9 @@ orgs_app = typer.Typer(help="List and configure organizations.", no_args_is_help
 app.add_typer(keys_app, name="keys")
 app.add_typer(orgs_app, name="orgs")
 app.add_typer(webhooks_app, name="webhooks")
+storage_app = typer.Typer(help="Move the stored audio to another backend.", no_args_is_help=True)
+app.add_typer(storage_app, name="storage")
+app.command("download")(download)
 
 err = Console(stderr=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -107,6 +111,12 @@ def serve(
         f"kallrec listening on {settings.base_url} ({settings.workers} worker(s), "
         f"data in {settings.data_dir.resolve()})"
     )
+    if settings.resolved_storage_url.startswith("s3://"):
+        # obstore's I/O runtime (started above if the demo call was stored) does not survive
+        # fork(): a forked worker would hang on its first S3 request. Spawned ones start clean.
+        import multiprocessing
+
+        multiprocessing.set_start_method("spawn", force=True)
     Granian(
         "kallrec.app:create_app",
         factory=True,
@@ -217,6 +227,7 @@ def keys_revoke(
     rt = _runtime(data_dir)
     try:
         revoked = revoke_key(rt.repo, key_or_id)
+        rt.announce_change()  # servers on this host refuse it from their next request
     except AdminError as exc:
         raise fail(str(exc)) from None
     out.print(f"Revoked {revoked.id} ({revoked.prefix}).")
@@ -252,6 +263,7 @@ def orgs_update(
     except AdminError as exc:
         raise fail(str(exc)) from None
     rt.repo.set_retention(found.id, retention_days)
+    rt.announce_change()  # cached recordings carry the old expires_at
     out.print(f"'{org}' now keeps recordings for {retention_days} day(s).")
 
 
@@ -299,7 +311,7 @@ async def _import(rt, file, org, livemode, session_id, channel, no_wait) -> int:
     except AdminError as exc:
         raise fail(str(exc)) from None
     # The importer consumes its input; give it a copy, never the user's file.
-    copy = copy_to_temp(file, rt.settings.tmp_dir)
+    copy = copy_to_temp(file, rt.scratch)
     try:
         recs = await import_audio(
             rt, owner.id, livemode, ImportRequest(copy, file.name, channel, session_id)
@@ -329,6 +341,69 @@ async def _import(rt, file, org, livemode, session_id, channel, no_wait) -> int:
     for rec in recs:
         out.print(rec.id)
     return 1 if failed else 0
+
+
+# -- migrate -----------------------------------------------------------------------------------
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the database schema up to date (every server also does this when it starts)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kallrec.db.engine import Database
+    from kallrec.db.migrations import BASELINE, upgrade
+
+    settings = _settings(data_dir)
+    db = Database(settings.resolved_database_url, pool_size=1)
+    shown = make_url(db.url).render_as_string(hide_password=True)
+    try:
+        outcome = upgrade(db)
+    except SQLAlchemyError as exc:
+        raise fail(f"could not migrate {shown}: {exc}") from None
+    finally:
+        db.close()
+    if outcome.adopted:
+        out.print(f"Adopted a database created before migrations (stamped {BASELINE}).")
+    if outcome.changed:
+        out.print(
+            f"Migrated {shown} from {outcome.before or 'an empty database'} to {outcome.after}."
+        )
+    else:
+        out.print(f"{shown} is up to date (revision {outcome.after}).")
+
+
+# -- storage -----------------------------------------------------------------------------------
+
+
+@storage_app.command("migrate")
+def storage_migrate(
+    to: Annotated[str, typer.Option("--to", help="Target: file:///path or s3://bucket/prefix.")],
+    data_dir: DataDir = None,
+) -> None:
+    """Copy every stored object to another storage, verified; resumable. Then switch."""
+    from kallrec.storage.migrate import run_migration
+
+    settings = _settings(data_dir)
+    try:
+        report = asyncio.run(run_migration(settings, to, out.print))
+    except ValueError as exc:  # a bad or identical target URL
+        raise fail(str(exc), 2) from None
+    out.print(
+        f"{report.total} object(s): {report.copied} copied ({report.bytes_copied} bytes), "
+        f"{report.already} already in the target, {report.vanished} removed meanwhile, "
+        f"{len(report.failures)} failed."
+    )
+    if not report.ok:
+        for key, reason in report.failures:
+            err.print(f"[red]failed:[/red] {key}: {reason}", highlight=False)
+        raise fail("some objects were not copied; fix the cause and run this again.")
+    out.print(
+        f"Done. To serve from the new storage, set KALLREC_STORAGE_URL={to} and restart "
+        "kallrec. Until then the current storage stays in use: run this command again right "
+        "before switching (it copies only what is new), with imports and calls stopped."
+    )
 
 
 # -- purge -------------------------------------------------------------------------------------

@@ -27,8 +27,11 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
-    # Metadata database; the default is a SQLite file inside data_dir.
+    # Metadata database; the default is a SQLite file inside data_dir. Several replicas share
+    # one PostgreSQL database: postgresql://user:password@host:5432/kallrec (psycopg 3).
     database_url: str = ""
+    # PostgreSQL: the most connections one process holds (docs/deployment.md: sizing).
+    database_pool_size: int = 10
     # Where audio lives; the default is a directory inside data_dir.
     storage_url: str = ""
     mp3_bitrate_kbps: int = 32
@@ -47,6 +50,8 @@ class Settings:
     # Seconds before each webhook delivery attempt (spec §7); its length is the attempt budget.
     webhook_retry_schedule: str = "0,60,300,1800,7200,18000,36000,86400"
     webhook_timeout_seconds: float = 30.0
+    # Finished deliveries, their attempts and events are kept this long for inspection.
+    webhook_history_days: int = 30
     # A live session with no audio for this long is ended automatically.
     session_idle_seconds: float = 1800.0
     public_url: str = ""
@@ -54,6 +59,21 @@ class Settings:
     offload_prefix: str = "/_kallrec_internal/"
     log_level: str = "info"
     http1_buffer_size: int = 65536
+    # S3-compatible storage (KALLREC_STORAGE_URL=s3://bucket/prefix). Empty credentials and region
+    # fall back to the standard AWS_* variables (and instance credentials) via obstore.
+    s3_endpoint_url: str = ""  # e.g. http://127.0.0.1:9000 (MinIO); empty: AWS for the region
+    s3_region: str = ""
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)
+    # 'path' (endpoint/bucket/key: MinIO, Ceph RGW, R2, AWS) or 'virtual' (bucket.endpoint/key).
+    s3_addressing_style: str = "path"
+    # 'off', or '302'/'307': GET /audio answers with a redirect to a presigned S3 URL.
+    s3_redirect: str = "off"
+    s3_redirect_ttl_seconds: int = 300
+    # Lifetime of the signed URLs that GET /v1/recordings/{id}/download redirects to.
+    download_url_ttl_seconds: int = 3600
+    # HMAC key of those URLs; empty: a random key kept in data_dir (shared by its replicas).
+    download_signing_secret: str = field(default="", repr=False)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -117,8 +137,41 @@ class Settings:
             raise SettingsError(
                 "KALLREC_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, e.g. '0,60,300'."
             )
+        if self.database_url:
+            from kallrec.db.engine import normalize_url
+
+            try:
+                normalize_url(self.database_url)
+            except ValueError as exc:
+                raise SettingsError(f"KALLREC_DATABASE_URL: {exc}") from None
+        if self.database_pool_size < 1:
+            raise SettingsError("KALLREC_DATABASE_POOL_SIZE must be at least 1.")
         if self.rate_limit_per_minute < 0:
             raise SettingsError("KALLREC_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive.")
+        self._validate_storage()
+
+    def _validate_storage(self) -> None:
+        url = self.resolved_storage_url
+        if url.startswith("s3://") and not url.removeprefix("s3://").split("/", 1)[0]:
+            raise SettingsError(
+                f"KALLREC_STORAGE_URL={url!r} names no bucket (s3://bucket/prefix)."
+            )
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise SettingsError("KALLREC_S3_ENDPOINT_URL must start with http:// or https://.")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise SettingsError(
+                "Set both KALLREC_S3_ACCESS_KEY_ID and KALLREC_S3_SECRET_ACCESS_KEY, or neither."
+            )
+        if self.s3_addressing_style not in ("path", "virtual"):
+            raise SettingsError("KALLREC_S3_ADDRESSING_STYLE must be 'path' or 'virtual'.")
+        if self.s3_redirect not in ("off", "302", "307"):
+            raise SettingsError("KALLREC_S3_REDIRECT must be 'off', '302' or '307'.")
+        if self.s3_redirect != "off" and not url.startswith("s3://"):
+            raise SettingsError("KALLREC_S3_REDIRECT needs KALLREC_STORAGE_URL=s3://bucket/prefix.")
+        # SigV4 presigned URLs live at most 7 days.
+        for name in ("s3_redirect_ttl_seconds", "download_url_ttl_seconds"):
+            if not 1 <= getattr(self, name) <= 7 * 86400:
+                raise SettingsError(f"KALLREC_{name.upper()} must be between 1 and 604800.")
 
     @property
     def webhook_delays(self) -> tuple[float, ...]:

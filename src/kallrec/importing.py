@@ -131,7 +131,7 @@ async def import_audio(
 
 async def stage_samples(rt: Runtime, key: str, samples: np.ndarray) -> None:
     """Stores 8 kHz mono samples as the input of a processing job."""
-    path = await anyio.to_thread.run_sync(new_temp_path, rt.settings.tmp_dir, ".pcm")
+    path = await anyio.to_thread.run_sync(new_temp_path, rt.scratch, ".pcm")
     try:
         await anyio.to_thread.run_sync(np.ascontiguousarray(samples, dtype="<i2").tofile, path)
         await rt.storage.put_file(key, path)

@@ -26,7 +26,7 @@ async def delete_recording(
         recording_event("recording.deleted"),
     )
     if rec is not None:
-        rt.ready.forget(rec)
+        rt.announce_change()
     return rec
 
 
@@ -69,12 +69,11 @@ async def purge_expired(
                 emit=recording_event("recording.expired"),
             )
         )
-        for rec in batch:
-            rt.ready.forget(rec)
         expired.extend(batch)
         if len(batch) < 500:
             break
     if expired:
+        rt.announce_change()
         log.info("expired %d recording(s)", len(expired))
     return expired
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -14,10 +15,12 @@ from kallrec.db.engine import Database
 from kallrec.db.models import Recording
 from kallrec.db.repository import Repository
 from kallrec.db.webhook_repository import WebhookRepository
+from kallrec.invalidation import ChangeCounter
 from kallrec.live.registry import LiveSessions
 from kallrec.metrics import Metrics
 from kallrec.ratelimit import RateLimiter
 from kallrec.storage import Storage, open_storage
+from kallrec.tempfiles import scratch_dir
 
 _CACHE_LIMIT = 50_000
 
@@ -26,9 +29,9 @@ _CACHE_LIMIT = 50_000
 class ReadyRecordings:
     """Ready recordings never change until deleted or purged, so their rows can be reused.
 
-    A delete or purge in this process drops the entry at once; elsewhere the entry lives at most
-    ``ttl`` seconds, and the file itself outlives it (delete_grace_seconds), so a stale entry can
-    never point a download at a missing file.
+    A delete or purge drops the entry at once in every process on this host (see
+    invalidation.py); on other hosts the entry lives at most ``ttl`` seconds, and the file
+    itself outlives it (delete_grace_seconds).
     """
 
     ttl: float
@@ -51,6 +54,9 @@ class ReadyRecordings:
     def forget(self, recording: Recording) -> None:
         self._entries.pop((recording.org_id, recording.livemode, recording.id), None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
 
 class Runtime:
     def __init__(self, settings: Settings) -> None:
@@ -59,17 +65,31 @@ class Runtime:
         self.db.migrate()
         self.repo = Repository(self.db)
         self.webhooks = WebhookRepository(self.db)
-        self.storage: Storage = open_storage(settings.resolved_storage_url)
+        self.storage: Storage = open_storage(settings.resolved_storage_url, settings)
         self.auth = Authenticator(self.repo, settings.cache_ttl_seconds)
         self.limiter = RateLimiter(settings.rate_limit_per_minute)
         self.ready = ReadyRecordings(settings.cache_ttl_seconds)
         self.metrics = Metrics(self.repo.count_recordings_by_status, self.repo.count_waiting_jobs)
         self.live = LiveSessions(settings.data_dir)
+        self.changes = ChangeCounter(settings.data_dir / "run" / "changes")
+        # This process's own scratch: what a dead process leaves is recognisable and swept.
+        self.scratch = scratch_dir(settings.tmp_dir, os.getpid())
         # Set when this process queues work, so its job runner starts without waiting a poll.
         self.jobs_pending = asyncio.Event()
 
     def jobs_wakeup(self) -> None:
         self.jobs_pending.set()
+
+    def refresh_caches(self) -> None:
+        """Drops cached keys and recordings if any process changed them (once per request)."""
+        if self.changes.changed():
+            self.ready.clear()
+            self.auth.clear()
+
+    def announce_change(self) -> None:
+        """Tells every process here (this one included) that cached rows may be stale."""
+        self.changes.bump()
+        self.refresh_caches()
 
     async def get_recording(
         self, org_id: str, livemode: bool, recording_id: str
@@ -85,4 +105,5 @@ class Runtime:
         return found
 
     def close(self) -> None:
+        self.changes.close()
         self.db.close()

@@ -327,3 +327,66 @@ def test_cli_import_of_a_text_file_fails_and_stores_nothing(
     assert "rec_" not in done.stdout
     assert "error" in done.stderr.lower()
     nothing.check()
+
+
+# -- idempotency and sessions ----------------------------------------------------------------
+
+
+def test_import_retried_with_the_same_idempotency_key_is_replayed(
+    server: Server, key: str, tmp_path: Path
+) -> None:
+    first_file = _valid_wav(tmp_path / "first.wav", 2.0)
+    other_file = write_wav(tmp_path / "other.wav", speech_like(2.0, seed=99), 8000)
+    headers = {"Idempotency-Key": "import-retry-1"}
+
+    def post(path: Path) -> requests.Response:
+        # A new multipart boundary each time, as every real client does on a retry.
+        with path.open("rb") as fh:
+            return requests.post(
+                server.url("/v1/recordings"),
+                headers={**auth(key), **headers},
+                files={"file": (path.name, fh, "audio/wav")},
+                timeout=HTTP_TIMEOUT,
+            )
+
+    before = recording_ids(server, key)
+    first = post(first_file)
+    assert first.status_code == 202, first.text
+    replay = post(first_file)
+    assert replay.status_code == 202, replay.text
+    assert replay.json()["id"] == first.json()["id"]
+    assert replay.headers.get("Idempotent-Replayed") == "true"
+    assert len(recording_ids(server, key)) == len(before) + 1
+
+    assert_error(post(other_file), 400, "idempotency_mismatch", param="Idempotency-Key")
+    assert len(recording_ids(server, key)) == len(before) + 1
+
+
+def test_import_into_an_existing_session_and_not_into_a_foreign_one(
+    server: Server, key: str, tmp_path: Path
+) -> None:
+    created = requests.post(
+        server.url("/v1/sessions"),
+        headers=auth(key),
+        json={"mode": "ai_agent", "metadata": {"ticket": "T-1"}},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert created.status_code == 201, created.text
+    session_id = created.json()["id"]
+    wav = _valid_wav(tmp_path / "attach.wav", 2.0)
+
+    r = upload(server, key, wav, data={"session_id": session_id, "channel": "agent"})
+    assert r.status_code == 202, r.text
+    assert r.json()["session_id"] == session_id and r.json()["channel"] == "agent"
+    rec = wait_ready(server, key, r.json()["id"])
+    with requests.get(server.audio_url(rec["id"]), headers=auth(key), timeout=30) as audio:
+        assert audio.status_code == 200
+        assert audio.headers["Content-Disposition"] == (
+            f'attachment; filename="recording-{session_id}.mp3"'
+        )
+
+    other = server.create_key("umbrella")
+    nothing = NothingStored(server, key)
+    foreign = upload(server, other, wav, data={"session_id": session_id})
+    assert_error(foreign, 404, "resource_missing", param="session_id")
+    nothing.check()

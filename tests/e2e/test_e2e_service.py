@@ -7,6 +7,7 @@ import shlex
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,7 @@ def test_sixth_request_in_a_minute_is_429(start_server: Any) -> None:
     key = limited.create_key("acme")
     url = limited.url("/v1/recordings")
     # The limiter uses fixed one-minute windows: stay clear of a window boundary.
-    if time.time() % 60 > 58:
+    if time.time() % 60 > 55:
         time.sleep(60 - time.time() % 60 + 0.05)
     remaining = []
     for _ in range(5):
@@ -252,3 +253,27 @@ def test_demo_bootstrap_curl_example_works(server: Server, tmp_path: Path) -> No
     assert (decoded.sample_rate, decoded.channels) == (8000, 1)
     assert decoded.duration == pytest.approx(rec["duration"], abs=0.25)
     assert decoded.duration > 5
+
+
+@pytest.mark.xfail(
+    reason="BUG: the rate limit is per worker process, not per key: ratelimit.RateLimiter keeps "
+    "its counters in process memory, so with --workers 2 a key limited to 5/min gets about 10 "
+    "requests through (and X-RateLimit-Remaining jumps back up between workers)",
+    raises=AssertionError,
+    strict=True,
+)
+def test_rate_limit_is_per_key_across_workers(start_server: Any) -> None:
+    limited = start_server({"KALLREC_RATE_LIMIT_PER_MINUTE": "5"}, workers=2)
+    key = limited.create_key("acme")
+    if time.time() % 60 > 55:
+        time.sleep(60 - time.time() % 60 + 0.05)
+
+    def status(_: int) -> int:
+        r = requests.get(limited.url("/v1/recordings"), headers=auth(key), timeout=HTTP_TIMEOUT)
+        return r.status_code
+
+    with ThreadPoolExecutor(max_workers=30) as pool:
+        codes = list(pool.map(status, range(60)))
+    if set(codes) - {200, 429}:
+        pytest.fail(f"unexpected statuses: {codes}")
+    assert codes.count(200) == 5, codes

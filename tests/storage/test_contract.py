@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from kallrec.storage import LocalStorage, MemoryStorage, ObjectMissing, Storage
+from tests.storage.conftest import s3_storage
 
 BACKENDS: dict[str, Callable[[Path], Storage]] = {
     "memory": lambda root: MemoryStorage(),
@@ -15,8 +16,10 @@ BACKENDS: dict[str, Callable[[Path], Storage]] = {
 }
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[*sorted(BACKENDS), "s3"])
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Storage:
+    if request.param == "s3":  # a fresh bucket on the session's moto server (real S3 over HTTP)
+        return s3_storage(request.getfixturevalue("moto_s3"))
     return BACKENDS[request.param](tmp_path)
 
 
@@ -85,3 +88,21 @@ async def test_local_storage_leaves_no_temp_files(tmp_path: Path) -> None:
     storage = LocalStorage(tmp_path / "store")
     await storage.put_file("a/b", _src(tmp_path, b"x"))
     assert [p.name for p in (tmp_path / "store").rglob("*")] == ["a", "b"]
+
+
+async def test_empty_objects(storage: Storage, tmp_path: Path) -> None:
+    info = await storage.put_file("empty", _src(tmp_path, b""))
+    assert info.size == 0
+    assert (await storage.stat("empty")).size == 0  # type: ignore[union-attr]
+    assert await storage.read_all("empty") == b""
+    assert b"".join([c async for c in storage.iter_range("empty", 0, 0)]) == b""
+
+
+async def test_reading_a_missing_range_raises(storage: Storage) -> None:
+    with pytest.raises(ObjectMissing):
+        async for _ in storage.iter_range("nope", 0, 10):
+            pass
+
+
+async def test_ping(storage: Storage) -> None:
+    await storage.ping()

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
 from kallrec import timeutil
+from kallrec.api import offload
 from kallrec.api.audio_body import HeadersOnly, StoredBody
 from kallrec.api.common import authorize, runtime
 from kallrec.db.models import Recording
@@ -27,7 +29,7 @@ from kallrec.http.multipart import new_boundary, plan_multipart
 from kallrec.http.ranges import RangeNotSatisfiable as Unsatisfiable
 from kallrec.http.ranges import parse_range
 from kallrec.runtime import Runtime
-from kallrec.storage import StorageError
+from kallrec.storage import Presigning, StorageError
 
 MP3 = "audio/mpeg"
 PROCESSING_RETRY_AFTER = 2
@@ -100,8 +102,11 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
         raise PreconditionFailed("The recording does not match the If-Match/If-Unmodified-Since.")
     if outcome is Outcome.NOT_MODIFIED:
         return HeadersOnly(304, headers)
+    redirect = rt.settings.s3_redirect != "off" and request.method == "GET"
+    if redirect and isinstance(rt.storage, Presigning):
+        return _redirect_to_storage(rt, rt.storage, rec)
 
-    await _check_stored(rt, key, size)
+    await _check_stored(rt, rec)
     if request.method == "HEAD":  # Range is defined for GET only (RFC 9110 §14.2)
         return HeadersOnly(200, {**headers, "content-type": MP3, "content-length": str(size)})
 
@@ -120,6 +125,18 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
             ) from None
 
     count = rt.metrics.bytes_served.inc
+    if rt.settings.offload == "nginx":
+        accel = offload.nginx_redirect(
+            prefix=rt.settings.offload_prefix,
+            key=key,
+            size=size,
+            headers=headers,
+            request_headers=h,
+            ranges=ranges,
+            count_bytes=count,
+        )
+        if accel is not None:
+            return accel
     if ranges is None:
         return StoredBody(
             status=200,
@@ -161,13 +178,35 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
     )
 
 
-async def _check_stored(rt: Runtime, key: str, size: int) -> None:
+def _redirect_to_storage(rt: Runtime, storage: Presigning, rec: Recording) -> HeadersOnly:
+    """KALLREC_S3_REDIRECT: S3 sends the bytes (ranges included) from a short-lived presigned URL
+    that forces the filename and type. Conditionals were answered above; HEAD is answered here,
+    since a URL presigned for GET does not allow HEAD. No HEAD to S3 first: the point of this
+    mode is that a download costs kallrec no storage round trip."""
+    assert rec.storage_key is not None
+    url = storage.presign_get(
+        rec.storage_key,
+        filename=f"recording-{rec.session_id}.mp3",
+        content_type=MP3,
+        expires=rt.settings.s3_redirect_ttl_seconds,
+    )
+    headers = {"location": url, "cache-control": "private, no-store", "content-length": "0"}
+    return HeadersOnly(int(rt.settings.s3_redirect), headers)
+
+
+async def _check_stored(rt: Runtime, rec: Recording) -> None:
     """Never serve a broken file: the stored object must be there and whole."""
+    assert rec.storage_key is not None
     try:
-        info = await rt.storage.stat(key)
+        info = await rt.storage.stat(rec.storage_key)
     except StorageError:
         info = None
-    if info is None or info.size != size:
-        raise StorageUnavailable(
-            "The recording's audio cannot be read from storage right now.", retry_after=5
-        )
+    if info is not None and info.size == rec.size:
+        return
+    # A cached row can be a moment behind a delete or purge made on another host: ask the
+    # database before calling it an outage, so the client gets the 404 or 410 it should.
+    fresh = await anyio.to_thread.run_sync(rt.repo.get_recording, rec.org_id, rec.livemode, rec.id)
+    servable(fresh, rec.id)
+    raise StorageUnavailable(
+        "The recording's audio cannot be read from storage right now.", retry_after=5
+    )

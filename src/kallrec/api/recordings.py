@@ -191,7 +191,7 @@ def _import_fields(fields: dict[str, str]) -> tuple[str, str | None, dict[str, s
 async def import_recording(request: Request) -> Response:
     principal = await authorize(request, "sessions:write")
     rt = runtime(request)
-    upload = await _receive_upload(request, rt.settings.tmp_dir, rt.settings.max_upload_bytes)
+    upload = await _receive_upload(request, rt.scratch, rt.settings.max_upload_bytes)
     try:
 
         async def run() -> Response:

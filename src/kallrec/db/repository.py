@@ -15,8 +15,9 @@ from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, selec
 from sqlalchemy.exc import IntegrityError
 
 from kallrec import ids, timeutil
+from kallrec.converted import converted_keys
 from kallrec.db import schema as t
-from kallrec.db.engine import Database
+from kallrec.db.engine import Database, locking
 from kallrec.db.models import ApiKey, Job, Organization, Recording, Session
 
 ABANDONED_AFTER_SECONDS = 600
@@ -157,7 +158,9 @@ class Repository:
         if not last_used:
             return
         with self.db.write() as conn:
-            for key_id, when in last_used.items():
+            # One order for every process: two replicas flushing overlapping keys at once on
+            # PostgreSQL would otherwise lock the rows in opposite orders and deadlock.
+            for key_id, when in sorted(last_used.items()):
                 conn.execute(
                     update(t.api_keys).where(t.api_keys.c.id == key_id).values(last_used_at=when)
                 )
@@ -236,7 +239,8 @@ class Repository:
         """Ends a session once (later calls return it unchanged). When it records, the job that
         turns its live tracks into recordings is queued in the same transaction."""
         with self.db.write() as conn:
-            session = _get_session(conn, org_id, livemode, session_id)
+            # Locked (PostgreSQL): a concurrent end waits, then sees 'ended' and does nothing.
+            session = _get_session(conn, org_id, livemode, session_id, lock=True)
             if session is None or session.status == "ended":
                 return session
             now = timeutil.now()
@@ -264,7 +268,7 @@ class Repository:
     ) -> list[str] | None:
         """Creates the recordings of a live session's tracks, once; None when already done."""
         with self.db.write() as conn:
-            session = _get_session_any(conn, session_id)
+            session = _get_session_any(conn, session_id, lock=True)
             if session.finalized_at is not None:
                 return None
             now = timeutil.now()
@@ -419,18 +423,15 @@ class Repository:
     ) -> Recording | None:
         """Soft-deletes and schedules the file for removal after in-flight reads can finish."""
         with self.db.write() as conn:
-            row = (
-                conn.execute(
-                    select(t.recordings).where(
-                        t.recordings.c.id == recording_id,
-                        t.recordings.c.org_id == org_id,
-                        t.recordings.c.livemode == livemode,
-                        t.recordings.c.deleted_at.is_(None),
-                    )
-                )
-                .mappings()
-                .first()
+            query = select(t.recordings).where(
+                t.recordings.c.id == recording_id,
+                t.recordings.c.org_id == org_id,
+                t.recordings.c.livemode == livemode,
+                t.recordings.c.deleted_at.is_(None),
             )
+            # Locked (PostgreSQL): a concurrent 'ready' flip waits for us and then finds the
+            # row deleted, or we wait for it and schedule the file it stored for removal.
+            row = conn.execute(locking(query, conn, skip_locked=False)).mappings().first()
             if row is None:
                 return None
             rec = Recording.from_row(row)
@@ -440,9 +441,7 @@ class Repository:
                 .where(t.recordings.c.id == recording_id)
                 .values(deleted_at=now, storage_key=None, staging_key=None)
             )
-            for key in (rec.storage_key, rec.staging_key):
-                if key:
-                    _schedule_file_removal(conn, key, now + grace_seconds)
+            _schedule_recording_files(conn, rec, now + grace_seconds)
             if emit:
                 emit(conn, rec)
             return rec
@@ -465,8 +464,9 @@ class Repository:
         if org_id:
             conds.append(r.c.org_id == org_id)
         with self.db.write() as conn:
-            rows = conn.execute(select(r).where(*conds).order_by(r.c.id).limit(limit)).mappings()
-            expired = [Recording.from_row(row) for row in rows]
+            # Replicas purging at the same time take disjoint rows (each expires, and emits, once).
+            query = locking(select(r).where(*conds).order_by(r.c.id).limit(limit), conn)
+            expired = [Recording.from_row(row) for row in conn.execute(query).mappings()]
             now = timeutil.now()
             for rec in expired:
                 conn.execute(
@@ -474,9 +474,7 @@ class Repository:
                     .where(r.c.id == rec.id)
                     .values(status="expired", expired_at=now, storage_key=None, staging_key=None)
                 )
-                for key in (rec.storage_key, rec.staging_key):
-                    if key:
-                        _schedule_file_removal(conn, key, now + grace_seconds)
+                _schedule_recording_files(conn, rec, now + grace_seconds)
                 conn.execute(
                     update(t.jobs)
                     .where(t.jobs.c.subject_id == rec.id, t.jobs.c.status == "queued")
@@ -514,25 +512,27 @@ class Repository:
     # -- jobs ------------------------------------------------------------------------------
 
     def claim_job(self, kinds: Sequence[str], lease_seconds: float) -> Job | None:
-        """Takes the oldest due job whose lease (if any) has run out, for lease_seconds."""
+        """Takes the oldest due job whose lease (if any) has run out, for lease_seconds.
+
+        Safe across processes and replicas: SQLite runs this under its single write lock; on
+        PostgreSQL the row is locked with SKIP LOCKED, so concurrent claimers take different
+        jobs (or none) without waiting for each other.
+        """
         now = timeutil.now()
         j = t.jobs
         with self.db.write() as conn:
-            row = (
-                conn.execute(
-                    select(j)
-                    .where(
-                        j.c.kind.in_(kinds),
-                        j.c.status == "queued",
-                        j.c.run_after <= now,
-                        or_(j.c.lease_until.is_(None), j.c.lease_until <= now),
-                    )
-                    .order_by(j.c.run_after, j.c.id)
-                    .limit(1)
+            query = (
+                select(j)
+                .where(
+                    j.c.kind.in_(kinds),
+                    j.c.status == "queued",
+                    j.c.run_after <= now,
+                    or_(j.c.lease_until.is_(None), j.c.lease_until <= now),
                 )
-                .mappings()
-                .first()
+                .order_by(j.c.run_after, j.c.id)
+                .limit(1)
             )
+            row = conn.execute(locking(query, conn)).mappings().first()
             if row is None:
                 return None
             conn.execute(
@@ -542,6 +542,23 @@ class Repository:
             )
             claimed = conn.execute(select(j).where(j.c.id == row["id"])).mappings().one()
             return Job.from_row(claimed)
+
+    def extend_job_lease(self, job_id: str, attempts: int, lease_seconds: float) -> bool:
+        """Renews the lease of a job still running under the claim that counted ``attempts``;
+        False when the claim was lost (its lease ran out and another worker took the job).
+
+        A runner renews while a job runs longer than a lease, so that a slow job is not taken
+        and run a second time by another replica while the first is still at it.
+        """
+        now = timeutil.now()
+        j = t.jobs
+        with self.db.write() as conn:
+            result = conn.execute(
+                update(j)
+                .where(j.c.id == job_id, j.c.status == "queued", j.c.attempts == attempts)
+                .values(lease_until=now + lease_seconds, updated_at=now)
+            )
+            return result.rowcount == 1
 
     def finish_job(self, job_id: str) -> None:
         with self.db.write() as conn:
@@ -583,7 +600,10 @@ class Repository:
         ik = t.idempotency_keys
         scope = and_(ik.c.org_id == org_id, ik.c.livemode == livemode, ik.c.key == key)
         with self.db.write() as conn:
-            row = conn.execute(select(ik).where(scope)).mappings().first()
+            # Locked (PostgreSQL): two replicas taking over the same stale row must not both
+            # delete "whatever is there now" -- the second would delete the first's new row.
+            query = locking(select(ik).where(scope), conn, skip_locked=False)
+            row = conn.execute(query).mappings().first()
             # A 'running' row that old belongs to a process that died mid-request: take it over.
             abandoned = (
                 row is not None
@@ -594,16 +614,28 @@ class Repository:
                 return dict(row)
             if row is not None:
                 conn.execute(delete(ik).where(scope))
-            conn.execute(
-                insert(ik).values(
-                    org_id=org_id,
-                    livemode=livemode,
-                    key=key,
-                    request_hash=request_hash,
-                    status="running",
-                    created_at=now,
+            try:
+                # A savepoint, so that losing the race below leaves the transaction usable.
+                with conn.begin_nested():
+                    conn.execute(
+                        insert(ik).values(
+                            org_id=org_id,
+                            livemode=livemode,
+                            key=key,
+                            request_hash=request_hash,
+                            status="running",
+                            created_at=now,
+                        )
+                    )
+            except IntegrityError:
+                # PostgreSQL: another replica reserved the key between our read and our insert
+                # (the unique constraint made us wait for its commit). Its row is the answer;
+                # if that request already failed and removed it, "still running" (409, retry
+                # after 1 s) is still true enough for the caller.
+                theirs = conn.execute(select(ik).where(scope)).mappings().first()
+                return (
+                    dict(theirs) if theirs else {"request_hash": request_hash, "status": "running"}
                 )
-            )
             return None
 
     def finish_idempotent(
@@ -622,18 +654,17 @@ class Repository:
                 )
 
 
-def _get_session(conn: Connection, org_id: str, livemode: bool, session_id: str) -> Session | None:
-    row = (
-        conn.execute(
-            select(t.sessions).where(
-                t.sessions.c.id == session_id,
-                t.sessions.c.org_id == org_id,
-                t.sessions.c.livemode == livemode,
-            )
-        )
-        .mappings()
-        .first()
+def _get_session(
+    conn: Connection, org_id: str, livemode: bool, session_id: str, *, lock: bool = False
+) -> Session | None:
+    query = select(t.sessions).where(
+        t.sessions.c.id == session_id,
+        t.sessions.c.org_id == org_id,
+        t.sessions.c.livemode == livemode,
     )
+    if lock:
+        query = locking(query, conn, skip_locked=False)
+    row = conn.execute(query).mappings().first()
     return Session.from_row(row) if row else None
 
 
@@ -692,9 +723,11 @@ def _get_recording(conn: Connection, recording_id: str) -> Recording:
     return Recording.from_row(row.one())
 
 
-def _get_session_any(conn: Connection, session_id: str) -> Session:
-    row = conn.execute(select(t.sessions).where(t.sessions.c.id == session_id)).mappings()
-    return Session.from_row(row.one())
+def _get_session_any(conn: Connection, session_id: str, *, lock: bool = False) -> Session:
+    query = select(t.sessions).where(t.sessions.c.id == session_id)
+    if lock:
+        query = locking(query, conn, skip_locked=False)
+    return Session.from_row(conn.execute(query).mappings().one())
 
 
 def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
@@ -710,6 +743,13 @@ def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
             updated_at=now,
         )
     )
+
+
+def _schedule_recording_files(conn: Connection, rec: Recording, when: float) -> None:
+    """Every object a recording may own: its MP3, its staged input, its cached conversions."""
+    keys = [rec.storage_key, rec.staging_key, *converted_keys(rec.id)]
+    for key in filter(None, keys):
+        _schedule_file_removal(conn, key, when)
 
 
 def _schedule_file_removal(conn: Connection, key: str, when: float) -> None:

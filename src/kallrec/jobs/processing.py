@@ -60,8 +60,8 @@ async def process_recording(rt: Runtime, recording_id: str) -> None:
     if not rec.staging_key:
         raise PermanentJobError("the recording's audio was never staged")
 
-    await anyio.Path(rt.settings.tmp_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=rt.settings.tmp_dir) as work:
+    await anyio.Path(rt.scratch).mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=rt.scratch) as work:
         pcm, mp3 = Path(work) / "in.pcm", Path(work) / "out.mp3"
         try:
             await rt.storage.fetch_to(rec.staging_key, pcm)

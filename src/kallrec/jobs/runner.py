@@ -18,6 +18,8 @@ from kallrec.jobs.processing import PermanentJobError, process_recording
 from kallrec.live.finalize import finalize_session
 from kallrec.recordings import end_idle_sessions, purge_expired, reap_files
 from kallrec.runtime import Runtime
+from kallrec.storage import StorageError
+from kallrec.tempfiles import sweep
 from kallrec.webhooks.delivery import delivery_worker
 
 log = logging.getLogger("kallrec.jobs")
@@ -46,7 +48,8 @@ async def run_one_job(rt: Runtime) -> bool:
         await _give_up(rt, job.id, job.subject_id, str(exc))
     except Exception as exc:
         log.exception("job %s (%s %s) failed", job.id, job.kind, job.subject_id)
-        if job.attempts >= MAX_ATTEMPTS:
+        # An unreachable store is an outage, not a fault of this recording: wait it out.
+        if job.attempts >= MAX_ATTEMPTS and not isinstance(exc, StorageError):
             await _give_up(rt, job.id, job.subject_id, repr(exc))
         else:
             await anyio.to_thread.run_sync(
@@ -84,6 +87,7 @@ async def housekeeping(rt: Runtime) -> None:
             await purge_expired(rt)
             await end_idle_sessions(rt)
             await reap_files(rt)
+            await anyio.to_thread.run_sync(sweep, rt.settings.tmp_dir, time.time())
             await anyio.to_thread.run_sync(
                 rt.webhooks.prune_history, time.time() - rt.settings.webhook_history_days * 86400
             )

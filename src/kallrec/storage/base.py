@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -52,3 +52,14 @@ class Storage(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+
+@runtime_checkable
+class Presigning(Protocol):
+    """A backend whose objects a client can fetch directly (S3): optional, checked with
+    ``isinstance``. Local and memory storage have no such URL; kallrec serves their bytes."""
+
+    def presign_get(self, key: str, *, filename: str, content_type: str, expires: int) -> str:
+        """A URL that serves the object for ``expires`` seconds as an attachment named
+        ``filename`` with ``content_type``, to anyone holding it."""
+        ...

@@ -1,0 +1,113 @@
+"""Signed, expiring URLs for converted downloads (GET /v1/recordings/{id}/download → 302 here).
+
+A link is ``/v1/recordings/{id}/download/file?format=…&sample_rate=…&expires=…&signature=…``:
+whoever holds it may fetch that one conversion until ``expires`` (Unix seconds), without a key,
+like an S3 presigned URL. The signature is HMAC-SHA256 over everything the link grants, keyed by
+a server secret that every replica shares: ``KALLREC_DOWNLOAD_SIGNING_SECRET`` when set (replicas
+on several hosts), else a random key created once in the data directory (replicas of one host,
+which already share the SQLite database there). Rotating the secret invalidates open links.
+
+The signature is checked before anything is looked up, so a forged link learns nothing about
+which recordings exist.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import functools
+import hashlib
+import hmac
+import os
+import secrets
+import tempfile
+import threading
+from pathlib import Path
+from urllib.parse import urlencode
+
+from kallrec.config import Settings
+
+SECRET_FILE = "download-signing.key"
+_VERSION = "v1"
+_creating = threading.Lock()  # first requests arrive together, on several threads
+
+
+class InvalidLink(Exception):
+    """Forged, altered or incomplete."""
+
+
+class ExpiredLink(Exception):
+    """Genuine, but past its ``expires``."""
+
+
+def signing_secret(settings: Settings) -> bytes:
+    if settings.download_signing_secret:
+        return settings.download_signing_secret.encode()
+    return _secret_in(settings.data_dir.resolve())
+
+
+@functools.cache
+def _secret_in(data_dir: Path) -> bytes:
+    with _creating:
+        return _read_or_create(data_dir / SECRET_FILE)
+
+
+def _read_or_create(path: Path) -> bytes:
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    # Written whole to a temp name (mkstemp: mode 0600), then linked into place: os.link fails if
+    # another process won the race, and then everybody uses the winner's key, never a half one.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_FILE}.")
+    try:
+        os.write(fd, secrets.token_hex(32).encode())
+        os.fsync(fd)
+        os.close(fd)
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)
+    finally:
+        os.unlink(tmp)
+    return path.read_bytes().strip()
+
+
+def _signature(secret: bytes, recording_id: str, fmt: str, sample_rate: int, expires: int) -> str:
+    message = f"{_VERSION}\n{recording_id}\n{fmt}\n{sample_rate}\n{expires}".encode()
+    digest = hmac.new(secret, message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signed_path(secret: bytes, recording_id: str, fmt: str, sample_rate: int, expires: int) -> str:
+    query = urlencode(
+        {
+            "format": fmt,
+            "sample_rate": sample_rate,
+            "expires": expires,
+            "signature": _signature(secret, recording_id, fmt, sample_rate, expires),
+        }
+    )
+    return f"/v1/recordings/{recording_id}/download/file?{query}"
+
+
+def verify(
+    secret: bytes,
+    recording_id: str,
+    fmt: str | None,
+    sample_rate: str | None,
+    expires: str | None,
+    signature: str | None,
+    now: float,
+) -> tuple[str, int]:
+    """The (format, sample_rate) a genuine, unexpired link grants; else InvalidLink/ExpiredLink."""
+    if not (fmt and sample_rate and expires and signature):
+        raise InvalidLink("incomplete")
+    if not (sample_rate.isdigit() and expires.isdigit()):
+        raise InvalidLink("malformed")
+    rate, until = int(sample_rate), int(expires)
+    expected = _signature(secret, recording_id, fmt, rate, until)
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
+        raise InvalidLink("bad signature")
+    if until <= now:
+        raise ExpiredLink(f"expired at {until}")
+    return fmt, rate
