@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,22 +17,34 @@ from kallrec.app import KallrecApp, create_app
 from kallrec.config import Settings
 from kallrec.jobs.runner import run_one_job
 from kallrec.runtime import Runtime
+from tests.db.pg import fresh_database, wants_postgres
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings.from_env(
-        {},
-        data_dir=tmp_path / "data",
-        job_poll_seconds=0.05,
-        purge_interval_seconds=0.2,
-        delete_grace_seconds=0.0,
-    )
+def settings(tmp_path: Path) -> Iterator[Settings]:
+    """SQLite in the data dir; a fresh PostgreSQL database with KALLREC_TEST_DATABASE=postgres."""
+    with fresh_database() if wants_postgres() else _sqlite() as database_url:
+        yield Settings.from_env(
+            {},
+            data_dir=tmp_path / "data",
+            database_url=database_url,
+            job_poll_seconds=0.05,
+            purge_interval_seconds=0.2,
+            delete_grace_seconds=0.0,
+        )
+
+
+@contextmanager
+def _sqlite() -> Iterator[None]:
+    yield None  # Settings' default: kallrec.db in the data dir
 
 
 @pytest.fixture
-def app(settings: Settings) -> KallrecApp:
-    return create_app(settings, background=False)
+def app(settings: Settings) -> Iterator[KallrecApp]:
+    app = create_app(settings, background=False)
+    yield app
+    if app.runtime is not None:
+        app.runtime.close()  # its pooled connections, before a PostgreSQL database is dropped
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 
 from kallrec.admin import create_key
 from kallrec.importing import ImportRequest, import_audio
@@ -24,8 +23,10 @@ class Demo:
     session_id: str
 
 
-def is_new(data_dir: Path) -> bool:
-    return not (data_dir / "kallrec.db").exists()
+def is_new(rt: Runtime) -> bool:
+    """A database with no organization yet (asked of the database, not the data directory, so
+    replicas sharing PostgreSQL make one demo, not one each)."""
+    return not rt.repo.list_orgs()
 
 
 async def create_demo(rt: Runtime) -> Demo:

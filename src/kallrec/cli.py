@@ -103,10 +103,9 @@ def serve(
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-    from kallrec import bootstrap
-
-    if bootstrap.is_new(settings.data_dir):
-        _print_demo(settings, asyncio.run(_make_demo(settings)))
+    demo = asyncio.run(_make_demo(settings))
+    if demo is not None:
+        _print_demo(settings, demo)
     out.print(
         f"kallrec listening on {settings.base_url} ({settings.workers} worker(s), "
         f"data in {settings.data_dir.resolve()})"
@@ -132,12 +131,12 @@ def serve(
 
 
 async def _make_demo(settings: Settings):  # type: ignore[no-untyped-def]
-    from kallrec.bootstrap import create_demo
+    from kallrec.bootstrap import create_demo, is_new
     from kallrec.runtime import Runtime
 
     rt = Runtime(settings)
     try:
-        return await create_demo(rt)
+        return await create_demo(rt) if is_new(rt) else None
     finally:
         rt.close()
 

@@ -18,7 +18,7 @@ from kallrec.db.webhook_repository import WebhookRepository
 from kallrec.invalidation import ChangeCounter
 from kallrec.live.registry import LiveSessions
 from kallrec.metrics import Metrics
-from kallrec.ratelimit import RateLimiter
+from kallrec.ratelimit_shared import make_limiter
 from kallrec.storage import Storage, open_storage
 from kallrec.tempfiles import scratch_dir
 
@@ -61,13 +61,14 @@ class ReadyRecordings:
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.db = Database(settings.resolved_database_url)
+        self.db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         self.db.migrate()
         self.repo = Repository(self.db)
         self.webhooks = WebhookRepository(self.db)
         self.storage: Storage = open_storage(settings.resolved_storage_url, settings)
         self.auth = Authenticator(self.repo, settings.cache_ttl_seconds)
-        self.limiter = RateLimiter(settings.rate_limit_per_minute)
+        # Shared by every replica on PostgreSQL; per process on SQLite.
+        self.limiter = make_limiter(settings, self.db)
         self.ready = ReadyRecordings(settings.cache_ttl_seconds)
         self.metrics = Metrics(self.repo.count_recordings_by_status, self.repo.count_waiting_jobs)
         self.live = LiveSessions(settings.data_dir)
@@ -106,4 +107,6 @@ class Runtime:
 
     def close(self) -> None:
         self.changes.close()
+        if close_limiter := getattr(self.limiter, "close", None):
+            close_limiter()
         self.db.close()

@@ -129,3 +129,23 @@ async def test_the_mp3_is_stored_under_the_org(runtime, org_id, tmp_path):
     rec = runtime.repo.get_recording_any(rec_id)
     assert rec is not None and rec.storage_key == audio_key(org_id, rec_id)
     assert not _files(runtime, ".*.tmp")
+
+
+async def test_a_job_longer_than_its_lease_keeps_its_claim(runtime, org_id, tmp_path, monkeypatch):
+    import anyio
+
+    import kallrec.jobs.runner as runner
+
+    await _import(runtime, org_id, tmp_path)
+    runtime.settings = replace(runtime.settings, job_lease_seconds=0.3)
+    slow_started = anyio.Event()
+    stolen: list[object] = []
+
+    async def slow(rt, subject_id):  # type: ignore[no-untyped-def]
+        slow_started.set()
+        await anyio.sleep(1.0)  # three leases long
+        stolen.append(rt.repo.claim_job(["process_recording"], 0.3))
+
+    monkeypatch.setitem(runner.HANDLERS, "process_recording", slow)
+    assert await run_one_job(runtime)
+    assert stolen == [None]  # nobody could claim it while it ran

@@ -1,24 +1,35 @@
-"""Connections: SQLite in WAL mode with one writer per process (PostgreSQL comes later)."""
+"""Connections: SQLite in WAL mode with one writer per process (the default), or PostgreSQL
+(psycopg 3) when several replicas share one database."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, select
+from sqlalchemy import Connection, Engine, Select, create_engine, event
+from sqlalchemy.engine import make_url
 
-from kallrec.db.schema import SCHEMA_VERSION, metadata, schema_version
+# Connections one process may hold at most (see docs/deployment.md for sizing).
+DEFAULT_POOL_SIZE = 10
+
+_Query = TypeVar("_Query", bound="Select[Any]")
 
 
 class Database:
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.engine = _make_engine(url)
+    def __init__(self, url: str, *, pool_size: int = DEFAULT_POOL_SIZE) -> None:
+        self.url = normalize_url(url)
+        self.engine = _make_engine(self.url, pool_size)
+        self.dialect = self.engine.dialect.name
         # SQLite allows one writer at a time; serialising our own writers here means they queue
-        # on a cheap lock instead of spinning in busy_timeout against each other.
-        self._write_lock = threading.Lock()
+        # on a cheap lock instead of spinning in busy_timeout against each other. PostgreSQL
+        # runs writers concurrently and serialises them per row (see ``locking``).
+        self._write_lock: contextlib.AbstractContextManager[Any] = (
+            threading.Lock() if self.dialect == "sqlite" else contextlib.nullcontext()
+        )
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -28,15 +39,18 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         with self._write_lock, self.engine.connect() as conn:
-            conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+            if self.dialect == "sqlite":
+                # Take the write lock up front: a deferred transaction that reads and then
+                # writes fails with SQLITE_BUSY when another process wrote in between.
+                conn = conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
             with conn.begin():
                 yield conn
 
     def migrate(self) -> None:
-        metadata.create_all(self.engine)
-        with self.write() as conn:
-            if conn.execute(select(schema_version.c.version)).first() is None:
-                conn.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+        """Brings the schema to the newest migration; safe to call from many processes at once."""
+        from kallrec.db.migrations import upgrade
+
+        upgrade(self)
 
     def ping(self) -> None:
         with self.read() as conn:
@@ -46,9 +60,45 @@ class Database:
         self.engine.dispose()
 
 
-def _make_engine(url: str) -> Engine:
-    if not url.startswith("sqlite"):
-        raise ValueError(f"Unsupported database URL {url!r}: only sqlite:/// is available yet.")
+def normalize_url(url: str) -> str:
+    """``postgresql://`` and ``postgres://`` mean psycopg 3, the driver kallrec ships with."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    if url.startswith(("sqlite:///", "postgresql+psycopg://")):
+        return url
+    shown = make_url(url).render_as_string(hide_password=True) if "://" in url else repr(url)
+    raise ValueError(
+        f"Unsupported database URL {shown}: use sqlite:///path or postgresql://user@host/db."
+    )
+
+
+def locking(query: _Query, conn: Connection, *, skip_locked: bool = True, of: Any = None) -> _Query:
+    """``query`` taking row locks on PostgreSQL, for read-then-write transactions.
+
+    ``skip_locked`` (claims: jobs, webhook deliveries): rows another transaction is claiming are
+    passed over instead of waited for, so replicas never get the same row and never queue behind
+    each other. Without it (a read that decides an update): wait, then see the committed row.
+    ``of``: the table(s) to lock when the query joins others. On SQLite this changes nothing:
+    ``Database.write`` already holds the database's single write lock (BEGIN IMMEDIATE).
+    """
+    if conn.dialect.name != "postgresql":
+        return query
+    return query.with_for_update(skip_locked=skip_locked, of=of)
+
+
+def _make_engine(url: str, pool_size: int) -> Engine:
+    if url.startswith("postgresql"):
+        return create_engine(
+            url,
+            pool_size=pool_size,
+            max_overflow=0,
+            # A replica outlives database restarts and failovers: test a pooled connection
+            # before use (one round trip) rather than fail the request that draws it.
+            pool_pre_ping=True,
+            pool_recycle=1800,
+            connect_args={"application_name": "kallrec", "connect_timeout": 10},
+        )
     path = url.removeprefix("sqlite:///")
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})

@@ -182,7 +182,6 @@ webhook_deliveries = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
-    Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
 )
 
 webhook_attempts = Table(

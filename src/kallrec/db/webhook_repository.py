@@ -20,7 +20,7 @@ from sqlalchemy.engine import RowMapping
 
 from kallrec import timeutil
 from kallrec.db import schema as t
-from kallrec.db.engine import Database
+from kallrec.db.engine import Database, locking
 from kallrec.db.repository import Page, UnknownCursor, _paginate
 
 PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
@@ -213,23 +213,27 @@ class WebhookRepository:
             # same table may revisit or skip rows.
             rows = (
                 conn.execute(
-                    select(
-                        d.c.id,
-                        d.c.endpoint_id,
-                        d.c.event_id,
-                        d.c.attempts,
-                        d.c.lease_until,
-                        d.c.updated_at,
-                        we.c.url,
-                        we.c.secret,
-                        ev.c.payload,
-                        ev.c.created_at.label("event_created_at"),
+                    locking(
+                        select(
+                            d.c.id,
+                            d.c.endpoint_id,
+                            d.c.event_id,
+                            d.c.attempts,
+                            d.c.lease_until,
+                            d.c.updated_at,
+                            we.c.url,
+                            we.c.secret,
+                            ev.c.payload,
+                            ev.c.created_at.label("event_created_at"),
+                        )
+                        .join(we, we.c.id == d.c.endpoint_id)
+                        .join(ev, ev.c.id == d.c.event_id)
+                        .where(*conds)
+                        .order_by(d.c.next_attempt_at, d.c.id)
+                        .limit(limit * per_endpoint),
+                        conn,
+                        of=d,
                     )
-                    .join(we, we.c.id == d.c.endpoint_id)
-                    .join(ev, ev.c.id == d.c.event_id)
-                    .where(*conds)
-                    .order_by(d.c.next_attempt_at, d.c.id)
-                    .limit(limit * per_endpoint)
                 )
                 .mappings()
                 .all()

@@ -6,6 +6,7 @@ is picked up again (here or by another process), which is why every job is idemp
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
+from kallrec.db.models import Job
 from kallrec.events import recording_event
 from kallrec.jobs.processing import PermanentJobError, process_recording
 from kallrec.live.finalize import finalize_session
@@ -42,6 +44,7 @@ async def run_one_job(rt: Runtime) -> bool:
     )
     if job is None:
         return False
+    renewer = asyncio.create_task(_keep_leased(rt, job))
     try:
         await HANDLERS[job.kind](rt, job.subject_id)
     except PermanentJobError as exc:
@@ -57,7 +60,23 @@ async def run_one_job(rt: Runtime) -> bool:
             )
     else:
         await anyio.to_thread.run_sync(rt.repo.finish_job, job.id)
+    finally:
+        renewer.cancel()
     return True
+
+
+async def _keep_leased(rt: Runtime, job: Job) -> None:
+    """Renews the job's lease while it runs, so a job longer than one lease is not taken and
+    run again by another worker; a lost claim (the lease ran out anyway) is only logged."""
+    lease = rt.settings.job_lease_seconds
+    while True:
+        await anyio.sleep(lease / 3)
+        renewed = await anyio.to_thread.run_sync(
+            rt.repo.extend_job_lease, job.id, job.attempts, lease
+        )
+        if not renewed:
+            log.warning("job %s lost its lease while running", job.id)
+            return
 
 
 async def _give_up(rt: Runtime, job_id: str, subject_id: str, reason: str) -> None:
