@@ -8,6 +8,7 @@ settings the same way. Validation happens here, once, at startup.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -58,6 +59,8 @@ class Settings:
     offload: str = ""
     offload_prefix: str = "/_kallrec_internal/"
     log_level: str = "info"
+    # Which replica this is; jobs that need this replica's disk (live tracks) carry it.
+    node_id: str = ""
     http1_buffer_size: int = 65536
     # S3-compatible storage (KALLREC_STORAGE_URL=s3://bucket/prefix). Empty credentials and region
     # fall back to the standard AWS_* variables (and instance credentials) via obstore.
@@ -83,6 +86,10 @@ class Settings:
     @property
     def resolved_storage_url(self) -> str:
         return self.storage_url or f"file://{(self.data_dir / 'audio').resolve()}"
+
+    @property
+    def node(self) -> str:
+        return self.node_id or f"{socket.gethostname()}:{self.data_dir.resolve()}"
 
     @property
     def tmp_dir(self) -> Path:

@@ -126,8 +126,8 @@ def test_session_lifecycle(repo: Repository) -> None:
     session = new_session(org.id)
     repo.insert_session(session)
     started = EmitCounter()
-    first = repo.start_session(session.id, started)
-    second = repo.start_session(session.id, started)
+    first = repo.start_session(session.id, emit=started)
+    second = repo.start_session(session.id, emit=started)
     assert first.status == "active" and first.started_at is not None
     assert second == first and len(started.calls) == 1  # only the first start emits
 
@@ -426,3 +426,23 @@ def test_user_text_round_trips_exactly(repo: Repository) -> None:
     repo.insert_session(session)
     assert repo.get_session_any(session.id) == session
     assert repo.get_org_by_name("ä → 日本 🎧") == org
+
+
+def test_finalizing_a_live_session_is_claimed_only_by_the_node_that_held_its_stream(
+    repo: Repository,
+) -> None:
+    org, _ = repo.ensure_org("acme", 30)
+    session = new_session(org.id)
+    repo.insert_session(session)
+    repo.start_session(session.id, node="replica-a")
+    ended = repo.end_session(org.id, False, session.id)
+    assert ended is not None and ended.stream_node == "replica-a"
+    assert repo.claim_job(["finalize_session"], 60, node="replica-b") is None
+    job = repo.claim_job(["finalize_session"], 60, node="replica-a")
+    assert job is not None and job.subject_id == session.id and job.node == "replica-a"
+
+
+def test_jobs_without_a_node_are_claimed_anywhere(repo: Repository) -> None:
+    org, _ = repo.ensure_org("acme", 30)
+    import_recordings(repo, org.id, 1)
+    assert repo.claim_job(["process_recording"], 60, node="any-replica") is not None

@@ -97,7 +97,7 @@ async def session_stream(ws: WebSocket) -> None:
     if session is None:
         return
     session = await anyio.to_thread.run_sync(
-        rt.repo.start_session, session_id, session_event("session.started")
+        rt.repo.start_session, session_id, rt.settings.node, session_event("session.started")
     )
     tracks, ended = rt.live.connect(session_id)
     try:

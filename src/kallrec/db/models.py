@@ -72,6 +72,7 @@ class Session(_FromRow):
     ended_at: float | None
     last_audio_at: float | None = None
     finalized_at: float | None = None
+    stream_node: str | None = None
 
     @property
     def metadata_dict(self) -> dict[str, Any] | None:
@@ -111,3 +112,4 @@ class Job(_FromRow):
     last_error: str | None
     created_at: float
     updated_at: float
+    node: str | None = None

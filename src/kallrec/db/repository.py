@@ -199,7 +199,9 @@ class Repository:
             )
             return _get_session_any(conn, session_id)
 
-    def start_session(self, session_id: str, emit: Emit | None = None) -> Session:
+    def start_session(
+        self, session_id: str, node: str | None = None, emit: Emit | None = None
+    ) -> Session:
         """created → active on the first connect (emitting once); later connects change nothing."""
         now = timeutil.now()
         with self.db.write() as conn:
@@ -207,6 +209,11 @@ class Repository:
                 update(t.sessions)
                 .where(t.sessions.c.id == session_id, t.sessions.c.status == "created")
                 .values(status="active", started_at=now, last_audio_at=now)
+            )
+            conn.execute(
+                update(t.sessions)
+                .where(t.sessions.c.id == session_id, t.sessions.c.status != "ended")
+                .values(stream_node=node)
             )
             session = _get_session_any(conn, session_id)
             if result.rowcount == 1 and emit:
@@ -256,7 +263,8 @@ class Repository:
                 )
             )
             if session.recording_enabled:
-                _enqueue(conn, "finalize_session", session_id, now)
+                # The tracks are on the disk of the replica that held the stream.
+                _enqueue(conn, "finalize_session", session_id, now, node=session.stream_node)
             ended = _get_session(conn, org_id, livemode, session_id)
             assert ended is not None
             if emit:
@@ -511,7 +519,9 @@ class Repository:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def claim_job(self, kinds: Sequence[str], lease_seconds: float) -> Job | None:
+    def claim_job(
+        self, kinds: Sequence[str], lease_seconds: float, node: str | None = None
+    ) -> Job | None:
         """Takes the oldest due job whose lease (if any) has run out, for lease_seconds.
 
         Safe across processes and replicas: SQLite runs this under its single write lock; on
@@ -528,6 +538,7 @@ class Repository:
                     j.c.status == "queued",
                     j.c.run_after <= now,
                     or_(j.c.lease_until.is_(None), j.c.lease_until <= now),
+                    or_(j.c.node.is_(None), j.c.node == node),
                 )
                 .order_by(j.c.run_after, j.c.id)
                 .limit(1)
@@ -730,7 +741,9 @@ def _get_session_any(conn: Connection, session_id: str, *, lock: bool = False) -
     return Session.from_row(conn.execute(query).mappings().one())
 
 
-def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
+def _enqueue(
+    conn: Connection, kind: str, subject_id: str, now: float, node: str | None = None
+) -> None:
     conn.execute(
         insert(t.jobs).values(
             id=ids.new_id("job"),
@@ -741,6 +754,7 @@ def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
             run_after=now,
             created_at=now,
             updated_at=now,
+            node=node,
         )
     )
 

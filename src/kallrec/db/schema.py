@@ -72,6 +72,8 @@ sessions = Table(
     Column("last_audio_at", Float, nullable=True),
     # Set in the transaction that turned the live tracks into recordings.
     Column("finalized_at", Float, nullable=True),
+    # The replica whose disk holds the live tracks (see Settings.node_id).
+    Column("stream_node", String, nullable=True),
     Index("ix_sessions_scope", "org_id", "livemode", "id"),
     Index("ix_sessions_token", "stream_token"),
     Index("ix_sessions_open", "status", "last_audio_at"),
@@ -115,6 +117,8 @@ jobs = Table(
     Column("last_error", Text, nullable=True),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    # When set, only this replica may run the job (it needs files on that replica's disk).
+    Column("node", String, nullable=True),
     Index("ix_jobs_due", "status", "run_after"),
 )
 

@@ -40,7 +40,7 @@ def _backoff(attempts: int) -> float:
 async def run_one_job(rt: Runtime) -> bool:
     """Claims and runs one due job; False when there was none."""
     job = await anyio.to_thread.run_sync(
-        rt.repo.claim_job, tuple(HANDLERS), rt.settings.job_lease_seconds
+        rt.repo.claim_job, tuple(HANDLERS), rt.settings.job_lease_seconds, rt.settings.node
     )
     if job is None:
         return False
