@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import shutil
 import sys
@@ -103,19 +104,18 @@ def serve(
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-    demo = asyncio.run(_make_demo(settings))
+    # Migrations and the first-start demo run in a child process, so that this process (the
+    # parent of every worker) never loads the database, audio or storage libraries: it stays
+    # small, and nothing that does not survive fork() (obstore's runtime) exists before the
+    # workers are forked.
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        demo = pool.apply(_prepare, (settings,))
     if demo is not None:
         _print_demo(settings, demo)
     out.print(
         f"kallrec listening on {settings.base_url} ({settings.workers} worker(s), "
         f"data in {settings.data_dir.resolve()})"
     )
-    if settings.resolved_storage_url.startswith("s3://"):
-        # obstore's I/O runtime (started above if the demo call was stored) does not survive
-        # fork(): a forked worker would hang on its first S3 request. Spawned ones start clean.
-        import multiprocessing
-
-        multiprocessing.set_start_method("spawn", force=True)
     Granian(
         "kallrec.app:create_app",
         factory=True,
@@ -128,6 +128,10 @@ def serve(
         log_level=settings.log_level,  # type: ignore[arg-type]
         respawn_failed_workers=True,
     ).serve()
+
+
+def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
+    return asyncio.run(_make_demo(settings))
 
 
 async def _make_demo(settings: Settings):  # type: ignore[no-untyped-def]

@@ -13,9 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from kallrec.audio.encode import ALLOWED_BITRATES
-
 ENV_PREFIX = "KALLREC_"
+# MP3 at 8 kHz (MPEG-2.5 Layer III): LAME silently caps anything above 64 kbps. Kept here, not in
+# the audio package, so reading settings never loads NumPy and LAME (the server's main process
+# only reads settings).
+ALLOWED_BITRATES = (16, 24, 32, 48, 64)
 
 
 class SettingsError(ValueError):

@@ -160,6 +160,8 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
             storage=rt.storage,
             key=key,
             segments=[(b"", start, end)],
+            # `bytes=0-`, a browser player's first request, is the whole file: zero-copy too.
+            whole_file=rt.storage.local_path(key) if (start, end) == (0, size) else None,
             count_bytes=count,
         )
     plan = plan_multipart(ranges, size, MP3, new_boundary())

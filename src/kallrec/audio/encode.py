@@ -33,6 +33,10 @@ import numpy.typing as npt
 
 from kallrec.audio.decode import TARGET_RATE
 
+# The bitrates that make sense for 8 kHz speech (LAME caps higher ones at 64 kbps for this rate,
+# so they are refused rather than misreported) live with the setting that picks one.
+from kallrec.config import ALLOWED_BITRATES
+
 __all__ = [
     "ALLOWED_BITRATES",
     "DEFAULT_BITRATE",
@@ -41,9 +45,6 @@ __all__ = [
     "encode_mp3_to_file",
 ]
 
-# MPEG-2.5 Layer III bitrates that make sense for 8 kHz speech; LAME silently caps higher values
-# at 64 kbps for this sample rate, so they are refused rather than misreported.
-ALLOWED_BITRATES = (16, 24, 32, 48, 64)
 DEFAULT_BITRATE = 32
 DEFAULT_QUALITY = 7
 

@@ -14,7 +14,7 @@ from kallrec.storage.base import ObjectInfo, ObjectMissing, StorageError
 
 # Large reads, so a range costs a handful of syscalls; small enough that a stalled reader of a
 # range pins little memory (full bodies go out through pathsend and pin nothing here).
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 128 * 1024
 
 
 class LocalStorage:
