@@ -38,3 +38,14 @@ def test_sweep_keeps_fresh_strays(tmp_path: Path) -> None:
 
 def test_sweep_of_a_missing_directory_is_a_no_op(tmp_path: Path) -> None:
     assert sweep(tmp_path / "nope", time.time()) == 0
+
+
+def test_sweep_treats_an_unreaped_process_as_dead(tmp_path: Path) -> None:
+    zombie = subprocess.Popen([sys.executable, "-c", "pass"])  # exits; not waited for yet
+    time.sleep(0.5)
+    left = new_temp_path(scratch_dir(tmp_path, zombie.pid), ".pcm")
+    try:
+        assert sweep(tmp_path, time.time()) == 1
+        assert not left.exists()
+    finally:
+        zombie.wait()

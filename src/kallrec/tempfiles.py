@@ -34,7 +34,13 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:  # alive, another user's
         return True
-    return True
+    # A killed process nobody has reaped yet (containers often have no init to do it) still
+    # answers signal 0; it is a zombie, as dead as it gets.
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
 
 
 def sweep(tmp_dir: Path, now: float) -> int:

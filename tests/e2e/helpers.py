@@ -500,10 +500,11 @@ def row_counts(server: Server) -> dict[str, int]:
 
 
 def tmp_files(server: Server) -> set[str]:
+    """Scratch files (each process's own scratch directory may come and go; files must not)."""
     root = server.data_dir / "tmp"
     if not root.exists():
         return set()
-    return {str(p.relative_to(root)) for p in root.rglob("*")}
+    return {str(p.relative_to(root)) for p in root.rglob("*") if not p.is_dir()}
 
 
 def encode_mp3_with_av(path: Path, samples: np.ndarray, rate: int) -> Path:

@@ -124,6 +124,8 @@ async def sync_live_tracks(rt: Runtime) -> None:
 
 
 async def run_background(rt: Runtime, concurrency: int = 2) -> None:
+    # Before any job runs: what a crashed process left in its scratch goes first.
+    await anyio.to_thread.run_sync(sweep, rt.settings.tmp_dir, time.time())
     async with anyio.create_task_group() as tg:
         for _ in range(concurrency):
             tg.start_soon(job_worker, rt)
