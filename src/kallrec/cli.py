@@ -15,8 +15,18 @@ from rich.console import Console
 from rich.table import Table
 
 from kallrec import timeutil
+from kallrec.cli_common import (
+    DataDir,
+    Mode,
+    err,
+    fail,
+    out,
+    parse_mode,
+    runtime_or_exit,
+    settings_or_exit,
+)
 from kallrec.client.cli import download
-from kallrec.config import Settings, SettingsError
+from kallrec.config import Settings
 from kallrec.webhooks_cli import webhooks_app
 
 app = typer.Typer(
@@ -33,45 +43,6 @@ app.add_typer(webhooks_app, name="webhooks")
 storage_app = typer.Typer(help="Move the stored audio to another backend.", no_args_is_help=True)
 app.add_typer(storage_app, name="storage")
 app.command("download")(download)
-
-err = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
-
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="KALLREC_DATA_DIR",
-        help="Where kallrec keeps its database and audio [default: ./kallrec-data].",
-        show_default=False,
-    ),
-]
-Mode = Annotated[str, typer.Option("--mode", help="live or test.")]
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _settings(data_dir: Path | None, **overrides: object) -> Settings:
-    try:
-        return Settings.from_env(data_dir=data_dir, **overrides)
-    except SettingsError as exc:
-        raise fail(str(exc), 2) from None
-
-
-def _runtime(data_dir: Path | None):  # type: ignore[no-untyped-def]
-    from kallrec.runtime import Runtime
-
-    return Runtime(_settings(data_dir))
-
-
-def _livemode(mode: str) -> bool:
-    if mode not in ("live", "test"):
-        raise fail(f"--mode must be 'live' or 'test', not {mode!r}.", 2)
-    return mode == "live"
-
 
 # -- serve -------------------------------------------------------------------------------------
 
@@ -95,7 +66,7 @@ def serve(
     from granian.constants import Interfaces
     from granian.http import HTTP1Settings
 
-    settings = _settings(data_dir, host=host, port=port, workers=workers, offload=offload)
+    settings = settings_or_exit(data_dir, host=host, port=port, workers=workers, offload=offload)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(settings.to_env())
     # Every worker writes its metrics here; /metrics on any worker reports the sum.
@@ -170,8 +141,8 @@ def keys_create(
     """Create a key; the secret is printed once, alone on the last line."""
     from kallrec.admin import AdminError, create_key
 
-    livemode = _livemode(mode)
-    rt = _runtime(data_dir)
+    livemode = parse_mode(mode)
+    rt = runtime_or_exit(data_dir)
     try:
         secret, record, _ = create_key(
             rt.repo,
@@ -196,7 +167,7 @@ def keys_list(
     """List keys (never their secrets)."""
     from kallrec.admin import AdminError, require_org
 
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     try:
         org_id = require_org(rt.repo, org).id if org else None
     except AdminError as exc:
@@ -227,7 +198,7 @@ def keys_revoke(
     """Revoke a key: refused at once here, within seconds by running servers."""
     from kallrec.admin import AdminError, revoke_key
 
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     try:
         revoked = revoke_key(rt.repo, key_or_id)
         rt.announce_change()  # servers on this host refuse it from their next request
@@ -242,7 +213,7 @@ def keys_revoke(
 @orgs_app.command("list")
 def orgs_list(data_dir: DataDir = None) -> None:
     """List organizations and their retention."""
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     table = Table("id", "name", "retention (days)", "created")
     for org in rt.repo.list_orgs():
         table.add_row(org.id, org.name, str(org.retention_days), timeutil.iso(org.created_at))
@@ -260,7 +231,7 @@ def orgs_update(
     """Change an organization's retention (applies to its existing recordings too)."""
     from kallrec.admin import AdminError, require_org
 
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     try:
         found = require_org(rt.repo, org)
     except AdminError as exc:
@@ -291,10 +262,10 @@ def import_(
     data_dir: DataDir = None,
 ) -> None:
     """Import a call recording; prints each new recording id on its own line, last."""
-    livemode = _livemode(mode)
+    livemode = parse_mode(mode)
     if not file.is_file():
         raise fail(f"{file}: no such file.", 2)
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     try:
         code = asyncio.run(_import(rt, file, org, livemode, session_id, channel, no_wait))
     finally:
@@ -358,7 +329,7 @@ def migrate(data_dir: DataDir = None) -> None:
     from kallrec.db.engine import Database
     from kallrec.db.migrations import BASELINE, upgrade
 
-    settings = _settings(data_dir)
+    settings = settings_or_exit(data_dir)
     db = Database(settings.resolved_database_url, pool_size=1)
     shown = make_url(db.url).render_as_string(hide_password=True)
     try:
@@ -388,7 +359,7 @@ def storage_migrate(
     """Copy every stored object to another storage, verified; resumable. Then switch."""
     from kallrec.storage.migrate import run_migration
 
-    settings = _settings(data_dir)
+    settings = settings_or_exit(data_dir)
     try:
         report = asyncio.run(run_migration(settings, to, out.print))
     except ValueError as exc:  # a bad or identical target URL
@@ -429,7 +400,7 @@ def purge(
         cutoff = timeutil.parse_iso(before) if before else None
     except ValueError:
         raise fail(f"--before {before!r} is not an ISO 8601 timestamp.", 2) from None
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     try:
         org_id = require_org(rt.repo, org).id if org else None
     except AdminError as exc:

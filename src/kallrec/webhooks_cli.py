@@ -7,7 +7,6 @@ The same validation as the HTTP API (``kallrec.webhooks.endpoints``). Like ``key
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,42 +14,14 @@ from rich.console import Console
 from rich.table import Table
 
 from kallrec import timeutil
+from kallrec.cli_common import DataDir, Mode, err, fail, out, parse_mode, runtime_or_exit
 
 if TYPE_CHECKING:
-    from kallrec.runtime import Runtime
+    pass
 
 webhooks_app = typer.Typer(
     help="Add, list and remove webhook endpoints; inspect deliveries.", no_args_is_help=True
 )
-
-err = Console(stderr=True)
-out = Console(highlight=False, soft_wrap=True)
-
-# The same option as kallrec.cli.DataDir (importing it from there would be circular).
-DataDir = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        envvar="KALLREC_DATA_DIR",
-        help="Where kallrec keeps its database and audio [default: ./kallrec-data].",
-        show_default=False,
-    ),
-]
-
-
-def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
-    return typer.Exit(code)
-
-
-def _runtime(data_dir: Path | None) -> Runtime:
-    from kallrec.config import Settings, SettingsError
-    from kallrec.runtime import Runtime
-
-    try:
-        return Runtime(Settings.from_env(data_dir=data_dir))
-    except SettingsError as exc:
-        raise _fail(str(exc), 2) from None
 
 
 def _table(*columns: str) -> Table:
@@ -69,7 +40,7 @@ def add(
         str,
         typer.Option("--events", help="Comma-separated event types, or '*' for all of them."),
     ],
-    mode: Annotated[str, typer.Option("--mode", help="live or test.")] = "live",
+    mode: Mode = "live",
     description: Annotated[
         str | None, typer.Option("--description", help="A note to recognise it by.")
     ] = None,
@@ -84,8 +55,7 @@ def add(
         validate_url,
     )
 
-    if mode not in ("live", "test"):
-        raise _fail(f"--mode must be 'live' or 'test', not {mode!r}.", 2)
+    livemode = parse_mode(mode)
     try:
         checked_url = validate_url(url, "URL")
         checked_events = validate_events(
@@ -93,12 +63,12 @@ def add(
         )
         checked_description = validate_description(description, "--description")
     except ApiError as exc:
-        raise _fail(exc.message, 2) from None
-    rt = _runtime(data_dir)
+        raise fail(exc.message, 2) from None
+    rt = runtime_or_exit(data_dir)
     try:
         owner, _ = rt.repo.ensure_org(org, rt.settings.default_retention_days)
         endpoint = new_endpoint(
-            owner.id, mode == "live", checked_url, checked_events, checked_description
+            owner.id, livemode, checked_url, checked_events, checked_description
         )
         rt.webhooks.insert_endpoint(endpoint)
     finally:
@@ -118,13 +88,13 @@ def list_(
     data_dir: DataDir = None,
 ) -> None:
     """List endpoints (never their secrets)."""
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     try:
         org_id = None
         if org:
             found = rt.repo.get_org_by_name(org)
             if found is None:
-                raise _fail(f"No such organization: {org!r}.")
+                raise fail(f"No such organization: {org!r}.")
             org_id = found.id
         rows = rt.webhooks.list_all_endpoints(org_id)
     finally:
@@ -149,13 +119,13 @@ def remove(
     data_dir: DataDir = None,
 ) -> None:
     """Remove an endpoint: no new deliveries, and its pending ones are canceled."""
-    rt = _runtime(data_dir)
+    rt = runtime_or_exit(data_dir)
     try:
         removed = rt.webhooks.delete_endpoint(endpoint_id)
     finally:
         rt.close()
     if removed is None:
-        raise _fail(f"No such webhook endpoint: {endpoint_id!r}.")
+        raise fail(f"No such webhook endpoint: {endpoint_id!r}.")
     endpoint, canceled = removed
     out.print(f"Removed {endpoint.id} ({endpoint.url}); canceled {canceled} pending delivery(ies).")
 
@@ -177,8 +147,8 @@ def deliveries(
     from kallrec.db.webhook_repository import DELIVERY_STATUSES
 
     if status is not None and status not in DELIVERY_STATUSES:
-        raise _fail(f"--status must be one of {', '.join(DELIVERY_STATUSES)}.", 2)
-    rt = _runtime(data_dir)
+        raise fail(f"--status must be one of {', '.join(DELIVERY_STATUSES)}.", 2)
+    rt = runtime_or_exit(data_dir)
     try:
         rows, _ = rt.webhooks.list_deliveries(
             endpoint_ids=None if endpoint is None else [endpoint],
