@@ -22,8 +22,8 @@ async def authorize(request: Request, scope: str) -> Principal:
     """Authenticates the key, admits the request under the key's rate limit, checks the scope."""
     rt = runtime(request)
     principal = await rt.auth.authenticate(extract_key(request.headers))
-    # Headers first, so that a 403 or a 429 still tells the caller where it stands.
-    request.scope["state"]["rate_headers"] = {}
+    # Admitted before the scope check, so that a 403 still tells the caller where it stands
+    # (a 429 carries its own X-RateLimit-* headers).
     request.scope["state"]["rate_headers"] = rt.limiter.admit(principal.key_id)
     principal.require(scope)
     return principal
