@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -108,11 +110,11 @@ def _make_engine(url: str, pool_size: int) -> Engine:
         # Take transaction control from the driver so BEGIN IMMEDIATE is ours to issue.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        _enable_wal(cur)
         # FULL: a committed 'ready' or a queued job survives power loss, not just a crash.
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -120,3 +122,18 @@ def _make_engine(url: str, pool_size: int) -> Engine:
         conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
 
     return engine
+
+
+def _enable_wal(cur: sqlite3.Cursor) -> None:
+    """Switches a new database to WAL. The switch needs the database to itself and SQLite does
+    not wait for it (no busy handler): several processes opening a new file at once (replicas,
+    workers, the CLI) must retry."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
