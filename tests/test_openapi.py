@@ -351,7 +351,7 @@ def test_every_response_has_a_request_id_and_errors_use_the_envelope() -> None:
 @pytest.mark.parametrize(
     ("path", "method", "statuses"),
     [
-        ("/v1/sessions", "post", {"201", "400", "401", "403", "409", "429", "500"}),
+        ("/v1/sessions", "post", {"201", "400", "401", "403", "409", "413", "429", "500"}),
         ("/v1/recordings", "get", {"200", "400", "401", "403", "429", "500"}),
         (
             "/v1/recordings",
@@ -369,7 +369,7 @@ def test_every_response_has_a_request_id_and_errors_use_the_envelope() -> None:
             "head",
             {"200", "304", "401", "403", "404", "409", "410", "412", "429", "500", "503"},
         ),
-        ("/v1/webhook_endpoints", "post", {"201", "400", "401", "403", "409", "429", "500"}),
+        ("/v1/webhook_endpoints", "post", {"201", "400", "401", "403", "409", "413", "429", "500"}),
         ("/v1/webhook_endpoints", "get", {"200", "400", "401", "403", "429", "500"}),
         ("/v1/webhook_endpoints/{endpoint_id}", "get", {"200", "401", "403", "404", "429", "500"}),
         (

@@ -865,6 +865,7 @@ _OPERATIONS: tuple[_Op, ...] = (
             400: "Invalid body (`invalid_request`, `param` names the field) or "
             "`idempotency_mismatch`.",
             409: "`idempotency_conflict`: the first request with this key is still running.",
+            413: "`request_too_large`: the JSON body is over 1 MiB.",
         },
     ),
     _Op(
@@ -1077,6 +1078,7 @@ _OPERATIONS: tuple[_Op, ...] = (
             "`enabled_events` or `description`; `param` names it), invalid `Idempotency-Key`, "
             "or `idempotency_mismatch`.",
             409: "`idempotency_conflict`: the first request with this key is still running.",
+            413: "`request_too_large`: the JSON body is over 1 MiB.",
         },
     ),
     _Op(

@@ -134,3 +134,14 @@ async def test_idempotency_key_in_flight_is_409(client, runtime, caller) -> None
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "idempotency_conflict"
     assert response.headers["retry-after"] == "1"
+
+
+async def test_an_oversized_json_body_is_413_before_it_is_read_whole(client, caller) -> None:
+    big = b'{"mode": "ai_agent", "metadata": {"a": "' + b"x" * 2_000_000 + b'"}}'
+    response = await client.post(
+        "/v1/sessions",
+        headers={**caller.headers, "Content-Type": "application/json"},
+        content=big,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"

@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from kallrec.auth import Principal, extract_key
 from kallrec.db.repository import Page
-from kallrec.errors import InvalidRequest
+from kallrec.errors import InvalidRequest, PayloadTooLarge
 from kallrec.runtime import Runtime
 
 
@@ -34,8 +34,31 @@ def json_response(payload: Any, status: int = 200) -> Response:
     return Response(body, status_code=status, media_type="application/json")
 
 
+# JSON bodies are small objects; anything bigger is refused before it fills memory.
+MAX_JSON_BYTES = 1024 * 1024
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, at most MAX_JSON_BYTES (Starlette caches it for later reads)."""
+    declared = request.headers.get("content-length", "")
+    too_large = PayloadTooLarge(
+        f"The request body is larger than {MAX_JSON_BYTES:,} bytes.", code="request_too_large"
+    )
+    if declared.isdigit() and int(declared) > MAX_JSON_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_JSON_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    # Starlette's own cache of the body: later reads (json_body after read_body) reuse it.
+    request._body = b"".join(chunks)
+    return request._body
+
+
 async def json_body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw.strip():
         return {}
     try:

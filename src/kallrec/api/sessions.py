@@ -10,7 +10,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from kallrec import ids, timeutil, validation
-from kallrec.api.common import authorize, json_body, json_response, one_of, runtime
+from kallrec.api.common import (
+    authorize,
+    json_body,
+    json_response,
+    one_of,
+    read_body,
+    runtime,
+)
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import session_object
 from kallrec.db.models import Session
@@ -71,7 +78,7 @@ def _parse_session(body: dict[str, Any]) -> dict[str, Any]:
 
 async def create_session(request: Request) -> Response:
     principal = await authorize(request, "sessions:write")
-    raw = await request.body()
+    raw = await read_body(request)
 
     async def create() -> Response:
         fields = _parse_session(await json_body(request))

@@ -16,6 +16,7 @@ from kallrec.api.common import (
     list_object,
     one_of,
     page_params,
+    read_body,
     runtime,
 )
 from kallrec.api.idempotency import idempotent
@@ -38,7 +39,7 @@ FIELDS = {"url", "enabled_events", "description"}
 
 async def create_webhook_endpoint(request: Request) -> Response:
     principal = await authorize(request, SCOPE)
-    raw = await request.body()
+    raw = await read_body(request)
 
     async def create() -> Response:
         body = await json_body(request)
