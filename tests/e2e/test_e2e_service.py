@@ -256,9 +256,9 @@ def test_demo_bootstrap_curl_example_works(server: Server, tmp_path: Path) -> No
 
 
 @pytest.mark.xfail(
-    reason="BUG: the rate limit is per worker process, not per key: ratelimit.RateLimiter keeps "
-    "its counters in process memory, so with --workers 2 a key limited to 5/min gets about 10 "
-    "requests through (and X-RateLimit-Remaining jumps back up between workers)",
+    reason="Known limitation (README, 'Rate limits'): on SQLite the limiter counts per worker "
+    "process, so with --workers 2 a key limited to 5/min gets about 10 requests through; "
+    "PostgreSQL deployments share the counts",
     raises=AssertionError,
     strict=True,
 )
