@@ -7,6 +7,7 @@ nor a killed server loses what was received.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
@@ -112,21 +113,51 @@ async def session_stream(ws: WebSocket) -> None:
 async def _serve(
     rt: Runtime, ws: WebSocket, session: Session, tracks: Any, ended: anyio.Event
 ) -> None:
+    # Receiving is never interrupted by a timeout (a cancelled receive could drop a message that
+    # was arriving at that moment): a separate task watches for the session ending elsewhere.
+    state = _Closing()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(_watch_for_end, rt, ws, session.id, ended, state)
+        try:
+            await _receive_loop(rt, ws, session, tracks, state)
+        finally:
+            tg.cancel_scope.cancel()
+
+
+class _Closing:
+    """Set once this connection has started to say goodbye, so only one session.ended is sent."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+
+async def _watch_for_end(
+    rt: Runtime, ws: WebSocket, session_id: str, ended: anyio.Event, state: _Closing
+) -> None:
+    while True:
+        with anyio.move_on_after(STATUS_CHECK_SECONDS):
+            await ended.wait()
+        if state.started:
+            return
+        if ended.is_set() or await _ended_elsewhere(rt, session_id):
+            if not state.started:
+                state.started = True
+                with contextlib.suppress(Exception):  # the client may be gone already
+                    await _finish(ws, session_id, "ended")
+            return
+
+
+async def _receive_loop(
+    rt: Runtime, ws: WebSocket, session: Session, tracks: Any, state: _Closing
+) -> None:
     bucket = _Bucket()
     last_touch = time.monotonic()
-    last_check = time.monotonic()
     while True:
-        message = None
-        with anyio.move_on_after(STATUS_CHECK_SECONDS):
+        try:
             message = await ws.receive()
-        if message is None or time.monotonic() - last_check > STATUS_CHECK_SECONDS:
-            last_check = time.monotonic()
-            if ended.is_set() or await _ended_elsewhere(rt, session.id):
-                await _finish(ws, session.id, "ended")
-                return
-            if message is None:
-                continue
-        if message["type"] == "websocket.disconnect":
+        except (WebSocketDisconnect, RuntimeError):  # closed, by the client or by the watcher
+            return
+        if message["type"] == "websocket.disconnect" or state.started:
             return
         if not bucket.take():
             await _error(ws, "rate_limited", "Too many messages; slow down.")
@@ -152,6 +183,7 @@ async def _serve(
         elif isinstance(parsed, Ping):
             await ws.send_json({"type": "pong", "session_id": session.id})
         elif isinstance(parsed, End):
+            state.started = True
             await anyio.to_thread.run_sync(tracks.sync)
             await end_session(rt, session.org_id, session.livemode, session.id)
             await _finish(ws, session.id, "explicit_end")
