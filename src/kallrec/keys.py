@@ -16,7 +16,6 @@ ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _ALPHABET_SET = frozenset(ALPHABET)
 RANDOM_CHARS = 22
 CHECKSUM_CHARS = 6
-MODES = ("live", "test")
 DISPLAY_PREFIX_CHARS = 12
 
 
@@ -50,7 +49,7 @@ def hash_key(key: str) -> str:
 
 
 def display_prefix(key: str) -> str:
-    return key[: len("sk_live_") + 4] + "…"
+    return key[:DISPLAY_PREFIX_CHARS] + "…"
 
 
 def parse(key: str) -> ParsedKey | None:

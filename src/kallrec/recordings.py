@@ -8,6 +8,7 @@ import anyio
 
 from kallrec import timeutil
 from kallrec.db.models import Recording, Session
+from kallrec.db.repository import EXPIRE_BATCH
 from kallrec.events import recording_event, session_event
 from kallrec.runtime import Runtime
 
@@ -70,7 +71,7 @@ async def purge_expired(
             )
         )
         expired.extend(batch)
-        if len(batch) < 500:
+        if len(batch) < EXPIRE_BATCH:
             break
     if expired:
         rt.announce_change()

@@ -21,6 +21,8 @@ from kallrec.db.engine import Database, locking
 from kallrec.db.models import ApiKey, Job, Organization, Recording, Session
 
 ABANDONED_AFTER_SECONDS = 600
+# Recordings expired per transaction, so a large purge never holds the write lock for long.
+EXPIRE_BATCH = 500
 
 # Called inside the transaction that changed the row, with the row as it now is (see events.py).
 Emit = Callable[[Connection, Any], None]
@@ -459,7 +461,7 @@ class Repository:
         before: float,
         grace_seconds: float,
         org_id: str | None = None,
-        limit: int = 500,
+        limit: int = EXPIRE_BATCH,
         emit: Emit | None = None,
     ) -> list[Recording]:
         """Marks recordings past expires_at as expired; their files go to the reaper."""
