@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -11,8 +12,8 @@ from typing import Any
 import anyio
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.routing import Route, Router, WebSocketRoute
-from starlette.types import Message, Receive, Scope, Send
+from starlette.routing import Route, Router, WebSocketRoute, request_response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kallrec import ids
 from kallrec.api import audio, download, recordings, sessions, stream, system, webhooks
@@ -32,22 +33,39 @@ from kallrec.storage import StorageError
 log = logging.getLogger("kallrec.http")
 
 
-def route(path: str, **handlers: Callable[[Request], Awaitable[Any]]) -> Route:
-    """One Route per path, so a wrong method gets a 405 listing every method the path has."""
+Handler = Callable[[Request], Awaitable[Any]] | ASGIApp
+
+
+def route(path: str, **handlers: Handler) -> Route:
+    """One Route per path, so a wrong method gets a 405 listing every method the path has.
+
+    A handler is a request → response function or, on the hot routes, a plain ASGI app."""
     if len(handlers) == 1:
         ((method, handler),) = handlers.items()
         return Route(path, handler, methods=[method])
+    apps = {m: request_response(h) if inspect.isfunction(h) else h for m, h in handlers.items()}
+    return Route(path, _ByMethod(apps), methods=list(handlers))
 
-    async def dispatch(request: Request) -> Any:
-        return await handlers[request.method if request.method != "HEAD" else "GET"](request)
 
-    return Route(path, dispatch, methods=list(handlers))
+class _ByMethod:
+    def __init__(self, apps: dict[str, ASGIApp]) -> None:
+        self.apps = {"HEAD": apps["GET"], **apps} if "GET" in apps else apps
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.apps[scope["method"]](scope, receive, send)
+
+
+# The hot routes (see hot_route) are plain ASGI apps; HEAD is answered by the GET handler
+# (Starlette adds HEAD to GET routes).
+AUDIO_ROUTE = route("/v1/recordings/{recording_id}/audio", GET=audio.recording_audio)
+METADATA_ROUTE = route(
+    "/v1/recordings/{recording_id}",
+    GET=recordings.get_recording,
+    DELETE=recordings.delete_recording_route,
+)
 
 ROUTES = [
-    # First: the hot path should not pay for matching every other route. HEAD is answered by
-    # the GET handler (Starlette adds HEAD to GET routes).
-    route("/v1/recordings/{recording_id}/audio", GET=audio.recording_audio),
+    AUDIO_ROUTE,
     route("/v1/recordings/{recording_id}/download", GET=download.recording_download),
     # The signed URL /download redirects to: no key, the signature is the authorization.
     route("/v1/recordings/{recording_id}/download/file", GET=download.download_file),
@@ -56,11 +74,7 @@ ROUTES = [
     route("/v1/sessions/{session_id}/end", POST=sessions.end_session_route),
     route("/v1/sessions/{session_id}/recordings", GET=recordings.list_session_recordings),
     route("/v1/recordings", GET=recordings.list_recordings, POST=recordings.import_recording),
-    route(
-        "/v1/recordings/{recording_id}",
-        GET=recordings.get_recording,
-        DELETE=recordings.delete_recording_route,
-    ),
+    METADATA_ROUTE,
     WebSocketRoute("/v1/sessions/{session_id}/connect", stream.session_stream),
     route(
         "/v1/webhook_endpoints",
@@ -79,6 +93,30 @@ ROUTES = [
     route("/openapi.json", GET=system.openapi_json),
     route("/docs", GET=system.docs),
 ]
+
+
+_RECORDINGS = "/v1/recordings/"
+
+
+def hot_route(scope: Scope) -> tuple[Route, ASGIApp] | None:
+    """The route of a GET/HEAD of a recording or its audio, matched without the route table.
+
+    Most requests are these (players ask for the metadata, then the audio, then seek); the
+    route table would try each route's pattern in turn. Anything else, including other methods
+    on these paths (405), goes through the table."""
+    path, method = scope["path"], scope["method"]
+    if not path.startswith(_RECORDINGS) or method not in ("GET", "HEAD") or scope.get("root_path"):
+        return None
+    rest = path[len(_RECORDINGS) :]
+    if rest.endswith("/audio"):
+        recording_id, route, app = rest[:-6], AUDIO_ROUTE, audio.recording_audio
+    else:
+        recording_id, route, app = rest, METADATA_ROUTE, recordings.get_recording
+    if not recording_id or "/" in recording_id:
+        return None
+    scope["path_params"] = {"recording_id": recording_id}
+    scope["route"] = route
+    return route, app
 
 
 def _http_exception(exc: HTTPException, path: str) -> ApiError:
@@ -152,7 +190,11 @@ class KallrecApp:
 
         try:
             try:
-                await self.router(scope, receive, send_with_headers)
+                hot = hot_route(scope)
+                if hot is not None:
+                    await hot[1](scope, receive, send_with_headers)
+                else:
+                    await self.router(scope, receive, send_with_headers)
             except HTTPException as exc:
                 raise _http_exception(exc, scope["path"]) from None
         except (ApiError, StorageError) as exc:

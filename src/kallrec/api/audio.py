@@ -1,15 +1,21 @@
-"""GET and HEAD /v1/recordings/{id}/audio: route → auth → repository → storage → response."""
+"""GET and HEAD /v1/recordings/{id}/audio: route → auth → repository → storage → response.
+
+The hottest route of the service: what never changes for a ready recording (its validators and
+headers) is computed once per recording (representation.py).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import anyio
-from starlette.requests import Request
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kallrec import timeutil
 from kallrec.api import offload
 from kallrec.api.audio_body import HeadersOnly, StoredBody
-from kallrec.api.common import authorize, runtime
+from kallrec.api.common import authorize_caller, request_headers
+from kallrec.api.representation import MP3, audio_representation, encode_headers
 from kallrec.db.models import Recording
 from kallrec.errors import (
     Conflict,
@@ -22,7 +28,6 @@ from kallrec.errors import (
 from kallrec.http.conditional import (
     Outcome,
     evaluate_preconditions,
-    http_date,
     if_range_allows_partial,
 )
 from kallrec.http.multipart import new_boundary, plan_multipart
@@ -31,7 +36,7 @@ from kallrec.http.ranges import parse_range
 from kallrec.runtime import Runtime
 from kallrec.storage import Presigning, StorageError
 
-MP3 = "audio/mpeg"
+MP3_RAW = MP3.encode()
 PROCESSING_RETRY_AFTER = 2
 
 
@@ -62,37 +67,34 @@ def servable(rec: Recording | None, recording_id: str) -> Recording:
     return rec
 
 
-def representation_headers(rec: Recording) -> dict[str, str]:
-    """The validators and metadata every answer about this audio carries (200, 206, 304)."""
-    assert rec.ready_at is not None
-    return {
-        "accept-ranges": "bytes",
-        "etag": f'"{rec.content_hash}"',
-        "last-modified": http_date(rec.ready_at),
-        "cache-control": "private",
-        "content-disposition": f'attachment; filename="recording-{rec.session_id}.mp3"',
-    }
+class RecordingAudio:
+    """The endpoint, a plain ASGI app: the app matches it before the route table (app.py), and
+    it decodes the request's headers once instead of wrapping the request."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt: Runtime = scope["app"].runtime
+        headers = request_headers(scope)
+        principal = await authorize_caller(rt, headers, scope["state"], "recordings:read")
+        recording_id = scope["path_params"]["recording_id"]
+        rec = servable(
+            await rt.get_recording(principal.org_id, principal.livemode, recording_id),
+            recording_id,
+        )
+        response = await audio_response(rt, scope["method"], headers, rec)
+        await response(scope, receive, send)
 
 
-async def recording_audio(request: Request) -> ASGIApp:
-    principal = await authorize(request, "recordings:read")
-    rt = runtime(request)
-    recording_id = request.path_params["recording_id"]
-    rec = servable(
-        await rt.get_recording(principal.org_id, principal.livemode, recording_id), recording_id
-    )
-    return await audio_response(request, rt, rec)
+recording_audio = RecordingAudio()
 
 
-async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIApp:
-    assert rec.storage_key is not None and rec.size is not None and rec.ready_at is not None
-    size, key = rec.size, rec.storage_key
-    headers = representation_headers(rec)
-    h = request.headers
+async def audio_response(rt: Runtime, method: str, h: Mapping[str, str], rec: Recording) -> ASGIApp:
+    assert rec.storage_key is not None
+    rep = audio_representation(rec)
+    size, key = rep.size, rec.storage_key
     outcome = evaluate_preconditions(
-        method=request.method,
-        etag=headers["etag"],
-        last_modified=rec.ready_at,
+        method=method,
+        etag=rep.etag,
+        last_modified=rep.ready_at,
         if_match=h.get("if-match"),
         if_none_match=h.get("if-none-match"),
         if_modified_since=h.get("if-modified-since"),
@@ -101,19 +103,19 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
     if outcome is Outcome.PRECONDITION_FAILED:
         raise PreconditionFailed("The recording does not match the If-Match/If-Unmodified-Since.")
     if outcome is Outcome.NOT_MODIFIED:
-        return HeadersOnly(304, headers)
-    redirect = rt.settings.s3_redirect != "off" and request.method == "GET"
+        return HeadersOnly(304, rep.raw)
+    redirect = rt.settings.s3_redirect != "off" and method == "GET"
     if redirect and isinstance(rt.storage, Presigning):
         return _redirect_to_storage(rt, rt.storage, rec)
 
     await _check_stored(rt, rec)
-    if request.method == "HEAD":  # Range is defined for GET only (RFC 9110 §14.2)
-        return HeadersOnly(200, {**headers, "content-type": MP3, "content-length": str(size)})
+    if method == "HEAD":  # Range is defined for GET only (RFC 9110 §14.2)
+        return HeadersOnly(200, rep.raw_full)
 
     ranges = None
     range_header = h.get("range")
     if range_header and if_range_allows_partial(
-        h.get("if-range"), etag=headers["etag"], last_modified=rec.ready_at
+        h.get("if-range"), etag=rep.etag, last_modified=rep.ready_at
     ):
         try:
             ranges = parse_range(range_header, size)
@@ -130,7 +132,7 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
             prefix=rt.settings.offload_prefix,
             key=key,
             size=size,
-            headers=headers,
+            headers=rep.headers,
             request_headers=h,
             ranges=ranges,
             count_bytes=count,
@@ -140,7 +142,7 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
     if ranges is None:
         return StoredBody(
             status=200,
-            headers={**headers, "content-type": MP3, "content-length": str(size)},
+            headers=rep.raw_full,
             storage=rt.storage,
             key=key,
             segments=[(b"", 0, size)],
@@ -151,12 +153,12 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
         start, end = ranges[0]
         return StoredBody(
             status=206,
-            headers={
-                **headers,
-                "content-type": MP3,
-                "content-length": str(end - start),
-                "content-range": f"bytes {start}-{end - 1}/{size}",
-            },
+            headers=[
+                *rep.raw,
+                (b"content-type", MP3_RAW),
+                (b"content-length", str(end - start).encode()),
+                (b"content-range", f"bytes {start}-{end - 1}/{size}".encode()),
+            ],
             storage=rt.storage,
             key=key,
             segments=[(b"", start, end)],
@@ -167,11 +169,11 @@ async def audio_response(request: Request, rt: Runtime, rec: Recording) -> ASGIA
     plan = plan_multipart(ranges, size, MP3, new_boundary())
     return StoredBody(
         status=206,
-        headers={
-            **headers,
-            "content-type": plan.content_type,
-            "content-length": str(plan.content_length),
-        },
+        headers=[
+            *rep.raw,
+            (b"content-type", plan.content_type.encode()),
+            (b"content-length", str(plan.content_length).encode()),
+        ],
         storage=rt.storage,
         key=key,
         segments=plan.parts,
@@ -193,7 +195,7 @@ def _redirect_to_storage(rt: Runtime, storage: Presigning, rec: Recording) -> He
         expires=rt.settings.s3_redirect_ttl_seconds,
     )
     headers = {"location": url, "cache-control": "private, no-store", "content-length": "0"}
-    return HeadersOnly(int(rt.settings.s3_redirect), headers)
+    return HeadersOnly(int(rt.settings.s3_redirect), encode_headers(headers))
 
 
 async def _check_stored(rt: Runtime, rec: Recording) -> None:

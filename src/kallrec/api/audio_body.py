@@ -8,7 +8,7 @@ holds at most one chunk of memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.types import Receive, Scope, Send
 
@@ -16,14 +16,15 @@ from kallrec.storage import Storage
 
 # (bytes to send first, start, end_exclusive) of the stored object.
 Segment = tuple[bytes, int, int]
+Headers = Sequence[tuple[bytes, bytes]]
 
 
 class HeadersOnly:
-    """A body-less answer (HEAD, 304) whose headers describe what GET would send."""
+    """A body-less answer (HEAD, 304, a redirect) whose headers describe what GET would send."""
 
-    def __init__(self, status: int, headers: dict[str, str]) -> None:
+    def __init__(self, status: int, headers: Headers) -> None:
         self.status = status
-        self.headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        self.headers = headers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
@@ -35,7 +36,7 @@ class StoredBody:
         self,
         *,
         status: int,
-        headers: dict[str, str],
+        headers: Headers,
         storage: Storage,
         key: str,
         segments: list[Segment],
@@ -44,7 +45,7 @@ class StoredBody:
         count_bytes: Callable[[int], None] = lambda n: None,
     ) -> None:
         self.status = status
-        self.headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+        self.headers = headers
         self.storage = storage
         self.key = key
         self.segments = segments

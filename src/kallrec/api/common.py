@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope, Send
 
 from kallrec.auth import Principal, extract_key
 from kallrec.db.repository import Page
@@ -18,20 +20,40 @@ def runtime(request: Request) -> Runtime:
     return request.app.runtime  # type: ignore[no-any-return]
 
 
-async def authorize(request: Request, scope: str) -> Principal:
+def request_headers(scope: Scope) -> dict[str, str]:
+    """The request's headers decoded once; the first of repeated headers wins, as in Starlette."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in reversed(scope["headers"])}
+
+
+async def authorize_caller(
+    rt: Runtime, headers: Mapping[str, str], state: dict[str, Any], scope: str
+) -> Principal:
     """Authenticates the key, admits the request under the key's rate limit, checks the scope."""
-    rt = runtime(request)
-    principal = await rt.auth.authenticate(extract_key(request.headers))
+    principal = await rt.auth.authenticate(extract_key(headers))
     # Admitted before the scope check, so that a 403 still tells the caller where it stands
     # (a 429 carries its own X-RateLimit-* headers).
-    request.scope["state"]["rate_headers"] = rt.limiter.admit(principal.key_id)
+    state["rate_headers"] = rt.limiter.admit(principal.key_id)
     principal.require(scope)
     return principal
 
 
+async def authorize(request: Request, scope: str) -> Principal:
+    return await authorize_caller(runtime(request), request.headers, request.scope["state"], scope)
+
+
+def json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
 def json_response(payload: Any, status: int = 200) -> Response:
-    body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(body, status_code=status, media_type="application/json")
+    return Response(json_bytes(payload), status_code=status, media_type="application/json")
+
+
+async def send_json(scope: Scope, send: Send, body: bytes, status: int = 200) -> None:
+    """What json_response sends, for plain ASGI endpoints; HEAD gets the headers only."""
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
 # JSON bodies are small objects; anything bigger is refused before it fills memory.

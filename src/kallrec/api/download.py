@@ -26,6 +26,7 @@ from kallrec.api.audio import servable
 from kallrec.api.audio_body import HeadersOnly, StoredBody
 from kallrec.api.common import authorize, json_response, runtime
 from kallrec.api.objects import recording_object
+from kallrec.api.representation import encode_headers
 from kallrec.audio.convert import FORMATS, SAMPLE_RATES
 from kallrec.converted import Converted, ensure_converted
 from kallrec.db.models import Recording
@@ -150,7 +151,7 @@ def _file_response(request: Request, rt: Runtime, converted: Converted) -> ASGIA
         "cache-control": "private",
     }
     if request.method == "HEAD":
-        return HeadersOnly(200, {**headers, "content-length": str(size)})
+        return HeadersOnly(200, encode_headers({**headers, "content-length": str(size)}))
     try:
         ranges = parse_range(request.headers.get("range"), size)
     except Unsatisfiable:
@@ -164,11 +165,13 @@ def _file_response(request: Request, rt: Runtime, converted: Converted) -> ASGIA
         start, end = ranges[0]
         return StoredBody(
             status=206,
-            headers={
-                **headers,
-                "content-length": str(end - start),
-                "content-range": f"bytes {start}-{end - 1}/{size}",
-            },
+            headers=encode_headers(
+                {
+                    **headers,
+                    "content-length": str(end - start),
+                    "content-range": f"bytes {start}-{end - 1}/{size}",
+                }
+            ),
             storage=rt.storage,
             key=key,
             segments=[(b"", start, end)],
@@ -177,7 +180,7 @@ def _file_response(request: Request, rt: Runtime, converted: Converted) -> ASGIA
     # Several ranges: a full 200, which RFC 9110 allows (players ask for one range at a time).
     return StoredBody(
         status=200,
-        headers={**headers, "content-length": str(size)},
+        headers=encode_headers({**headers, "content-length": str(size)}),
         storage=rt.storage,
         key=key,
         segments=[(b"", 0, size)],

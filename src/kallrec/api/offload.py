@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
 from kallrec.api.audio_body import HeadersOnly
+from kallrec.api.representation import encode_headers
 
 __all__ = ["FULL", "RANGE", "nginx_redirect"]
 
@@ -84,11 +85,13 @@ def nginx_redirect(
     count_bytes(sent)  # handed to nginx: counted like bytes kallrec sends itself
     return HeadersOnly(
         200,
-        {
-            **headers,
-            "content-type": "audio/mpeg",
-            # The redirect has no body; an explicit 0 lets nginx keep the upstream connection.
-            "content-length": "0",
-            "x-accel-redirect": prefix + variant + quote(key),
-        },
+        encode_headers(
+            {
+                **headers,
+                "content-type": "audio/mpeg",
+                # The redirect has no body; an explicit 0 lets nginx keep the upstream connection.
+                "content-length": "0",
+                "x-accel-redirect": prefix + variant + quote(key),
+            }
+        ),
     )

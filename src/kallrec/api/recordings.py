@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -12,23 +13,30 @@ from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from kallrec import timeutil, validation
 from kallrec.api.common import (
     authorize,
+    authorize_caller,
+    json_bytes,
     json_response,
     list_object,
     one_of,
     page_params,
+    request_headers,
     runtime,
+    send_json,
 )
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import recording_object
 from kallrec.auth import Principal
+from kallrec.db.models import Recording
 from kallrec.db.repository import RecordingFilter, UnknownCursor
 from kallrec.errors import InvalidRequest, PayloadTooLarge, UnsupportedMedia, missing
 from kallrec.importing import IMPORT_CHANNELS, ImportRequest, import_audio
 from kallrec.recordings import delete_recording
+from kallrec.runtime import Runtime
 from kallrec.tempfiles import spool
 
 CHANNELS = ("mixed", "agent", "customer")
@@ -37,13 +45,28 @@ STATUSES = ("processing", "ready", "failed", "expired")
 MULTIPART_OVERHEAD = 64 * 1024
 
 
-async def get_recording(request: Request) -> Response:
-    principal = await authorize(request, "recordings:read")
-    recording_id = request.path_params["recording_id"]
-    rec = await runtime(request).get_recording(principal.org_id, principal.livemode, recording_id)
-    if rec is None:
-        raise missing("recording", recording_id, "recording_id")
-    return json_response(recording_object(rec))
+class RecordingMetadata:
+    """GET /v1/recordings/{id}, asked before nearly every download: like the audio endpoint, a
+    plain ASGI app matched before the route table, its JSON made once per row."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt: Runtime = scope["app"].runtime
+        state = scope["state"]
+        principal = await authorize_caller(rt, request_headers(scope), state, "recordings:read")
+        recording_id = scope["path_params"]["recording_id"]
+        rec = await rt.get_recording(principal.org_id, principal.livemode, recording_id)
+        if rec is None:
+            raise missing("recording", recording_id, "recording_id")
+        await send_json(scope, send, recording_json(rec))
+
+
+get_recording = RecordingMetadata()
+
+
+@functools.lru_cache(maxsize=8192)
+def recording_json(rec: Recording) -> bytes:
+    """Keyed by the whole (frozen) row: a changed row is a different key, never a stale body."""
+    return json_bytes(recording_object(rec))
 
 
 async def _list(request: Request, principal: Principal, flt: RecordingFilter, url: str) -> Response:
