@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import struct
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -645,3 +647,46 @@ def test_one_keep_alive_connection_survives_every_kind_of_answer(
             assert r.status_code == 206 and r.content == body[-100:]
             r = session.get(url, timeout=30)
             assert r.status_code == 200 and r.content == body
+
+
+# -- clients that go away or stop reading ------------------------------------------------------
+
+
+def _bytes_served(server: Server) -> float:
+    text = requests.get(server.url("/metrics"), timeout=HTTP_TIMEOUT).text
+    return sum(
+        float(line.split()[-1])
+        for line in text.splitlines()
+        if line.startswith("kallrec_audio_bytes_served_total")
+    )
+
+
+def test_a_range_download_the_client_abandons_stops_being_read_and_sent(
+    server: Server, key: str, wav_dir: Path
+) -> None:
+    # A 20-minute call (~4.8 MB); `bytes=1-` (a seek) is streamed by kallrec itself in pieces,
+    # and an abandoned one would show as the rest of the file counted after the client left.
+    wav = write_wav(wav_dir / "long.wav", speech_like(1200.0, seed=9), 8000, subtype="ULAW")
+    rec = import_ready(server, key, wav)
+    request = (
+        f"GET /v1/recordings/{rec['id']}/audio HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {key}\r\nRange: bytes=1-\r\n\r\n"
+    ).encode()
+    before = _bytes_served(server)
+    for _ in range(10):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=HTTP_TIMEOUT) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            # Gone for good: the close resets the connection (what a killed player does).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.sendall(request)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 206")
+    time.sleep(1.0)
+    first = _bytes_served(server) - before
+    time.sleep(1.0)
+    # Nothing more goes out once the clients are gone, and not the whole files: the server
+    # notices a vanished client within milliseconds (measured: 46-56 % of this file was sent
+    # by then, 100 % without the watch; of a 2-hour call, a few MB of its 29).
+    assert _bytes_served(server) - before == first
+    assert first < 10 * rec["size"] * 0.8
+    body = download(server, key, rec["id"])
+    assert len(body) == rec["size"]

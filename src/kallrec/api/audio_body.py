@@ -8,11 +8,13 @@ holds at most one chunk of memory.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 
 from starlette.types import Receive, Scope, Send
 
 from kallrec.storage import Storage
+from kallrec.storage.local import READ_CHUNK
 
 # (bytes to send first, start, end_exclusive) of the stored object.
 Segment = tuple[bytes, int, int]
@@ -60,10 +62,36 @@ class StoredBody:
             await send({"type": "http.response.pathsend", "path": self.whole_file})
             self.count_bytes(self.segments[0][2])
             return
+        if sum(end - start for _, start, end in self.segments) <= READ_CHUNK:
+            await self._send_ranges(send, None)  # one read: nothing to stop early
+            return
+        # A send to a client that went away does not fail under Granian (nor Uvicorn): it is
+        # dropped. Without watching for the disconnect, an abandoned `bytes=N-` download would
+        # go on reading the rest of the file and handing it to nobody.
+        gone = asyncio.Event()
+        watcher = asyncio.ensure_future(_wait_for_disconnect(receive, gone))
+        try:
+            await self._send_ranges(send, gone)
+        finally:
+            watcher.cancel()
+
+    async def _send_ranges(self, send: Send, gone: asyncio.Event | None) -> None:
         for prefix, start, end in self.segments:
             if prefix:
                 await send({"type": "http.response.body", "body": prefix, "more_body": True})
             async for chunk in self.storage.iter_range(self.key, start, end):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 self.count_bytes(len(chunk))
+                if gone is not None:
+                    # A send to a fast or a vanished client completes without suspending:
+                    # give the watcher its turn.
+                    await asyncio.sleep(0)
+                    if gone.is_set():
+                        return
         await send({"type": "http.response.body", "body": self.trailer, "more_body": False})
+
+
+async def _wait_for_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    gone.set()
