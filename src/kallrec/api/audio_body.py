@@ -9,6 +9,7 @@ holds at most one chunk of memory.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Sequence
 
 from starlette.types import Receive, Scope, Send
@@ -18,6 +19,8 @@ from kallrec.storage.local import READ_CHUNK
 
 # (bytes to send first, start, end_exclusive) of the stored object.
 Segment = tuple[bytes, int, int]
+# Seconds between two looks at whether the client of a long body is still there.
+LOOK_INTERVAL = 0.001
 Headers = Sequence[tuple[bytes, bytes]]
 
 
@@ -76,15 +79,18 @@ class StoredBody:
             watcher.cancel()
 
     async def _send_ranges(self, send: Send, gone: asyncio.Event | None) -> None:
+        next_look = 0.0
         for prefix, start, end in self.segments:
             if prefix:
                 await send({"type": "http.response.body", "body": prefix, "more_body": True})
             async for chunk in self.storage.iter_range(self.key, start, end):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
                 self.count_bytes(len(chunk))
-                if gone is not None:
+                if gone is not None and time.monotonic() >= next_look:
                     # A send to a fast or a vanished client completes without suspending:
-                    # give the watcher its turn.
+                    # give the watcher its turn every millisecond (after every piece cost 8 %
+                    # of the throughput of a long download).
+                    next_look = time.monotonic() + LOOK_INTERVAL
                     await asyncio.sleep(0)
                     if gone.is_set():
                         return
