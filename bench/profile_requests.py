@@ -175,6 +175,14 @@ def write(path: Path, text: str) -> None:
         path.write_text(old.rstrip("\n") + "\n\n" + text)
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/kallrec-bench"))
@@ -196,7 +204,12 @@ def main() -> None:
     target = servers.kallrec_target(workdir, data, workers=1)
     results = {}
     with target.running():
-        (worker,) = [p for p in tree(target.roots[0]) if p != target.roots[0]]
+        # The worker, not multiprocessing's resource tracker (left by the start-up child).
+        (worker,) = [
+            p
+            for p in tree(target.roots[0])
+            if p != target.roots[0] and b"resource_tracker" not in _cmdline(p)
+        ]
         for sc in SCENARIOS:
             if sc.name not in args.scenarios.split(","):
                 continue
