@@ -41,3 +41,9 @@ def test_to_env_round_trips() -> None:
     s = Settings.from_env({}, port=8123, mp3_bitrate_kbps=48)
     again = Settings.from_env(s.to_env())
     assert again == s
+
+
+@pytest.mark.parametrize("name", ["WORKER_CONCURRENCY", "LISTEN_BACKLOG"])
+def test_server_limits_must_be_positive(name: str) -> None:
+    with pytest.raises(SettingsError, match=f"KALLREC_{name}"):
+        Settings.from_env({f"KALLREC_{name}": "0"}).validate()

@@ -94,6 +94,8 @@ def serve(
         address=settings.host,
         port=settings.port,
         workers=settings.workers,
+        backlog=settings.listen_backlog,
+        backpressure=settings.worker_concurrency,
         # A smaller per-connection buffer bounds memory under many slow readers.
         http1_settings=HTTP1Settings(max_buffer_size=settings.http1_buffer_size),
         log_level=settings.log_level,  # type: ignore[arg-type]

@@ -64,6 +64,11 @@ class Settings:
     # Which replica this is; jobs that need this replica's disk (live tracks) carry it.
     node_id: str = ""
     http1_buffer_size: int = 65536
+    # Requests (downloads, live streams) one worker serves at once; more wait for a slot.
+    # Granian's own default is backlog / workers (512 with two workers): 1,000 clients that
+    # stopped reading could then leave the rest of a worker's clients waiting indefinitely.
+    worker_concurrency: int = 2048
+    listen_backlog: int = 4096
     # S3-compatible storage (KALLREC_STORAGE_URL=s3://bucket/prefix). Empty credentials and region
     # fall back to the standard AWS_* variables (and instance credentials) via obstore.
     s3_endpoint_url: str = ""  # e.g. http://127.0.0.1:9000 (MinIO); empty: AWS for the region
@@ -153,6 +158,9 @@ class Settings:
                 normalize_url(self.database_url)
             except ValueError as exc:
                 raise SettingsError(f"KALLREC_DATABASE_URL: {exc}") from None
+        for name in ("worker_concurrency", "listen_backlog"):
+            if getattr(self, name) < 1:
+                raise SettingsError(f"KALLREC_{name.upper()} must be at least 1.")
         if self.database_pool_size < 1:
             raise SettingsError("KALLREC_DATABASE_POOL_SIZE must be at least 1.")
         if self.rate_limit_per_minute < 0:

@@ -689,3 +689,34 @@ def test_a_range_download_the_client_abandons_stops_being_read_and_sent(
     assert first < 10 * rec["size"] * 0.75  # measured: 24-45 %
     body = download(server, key, rec["id"])
     assert len(body) == rec["size"]
+
+
+def _stalled_download(server: Server, key: str, recording_id: str) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=HTTP_TIMEOUT)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(
+        f"GET /v1/recordings/{recording_id}/audio HTTP/1.1\r\nHost: x\r\n"
+        f"Authorization: Bearer {key}\r\n\r\n".encode()
+    )
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    return sock  # never read again: the download stalls, holding its slot
+
+
+def test_worker_concurrency_bounds_the_requests_a_worker_serves_at_once(
+    start_server: Any, wav_dir: Path
+) -> None:
+    # Granian's default (backlog / workers) let 1,100 stalled downloads on two workers starve
+    # 76 other clients (bench, this session); kallrec sets it: here to 6 to see it at work.
+    small = start_server({"KALLREC_WORKER_CONCURRENCY": "6"}, workers=1)
+    key = small.create_key("acme")
+    rec = import_ready(
+        small, key, write_wav(wav_dir / "slots.wav", speech_like(240.0, seed=3), 8000)
+    )
+    stalled = [_stalled_download(small, key, rec["id"]) for _ in range(6)]
+    try:
+        with pytest.raises(requests.exceptions.Timeout):
+            requests.get(small.url("/healthz"), timeout=2)
+    finally:
+        for sock in stalled:
+            sock.close()
+    assert requests.get(small.url("/healthz"), timeout=HTTP_TIMEOUT).status_code == 200
