@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from kallrec.audio.convert import CONTENT_TYPES, FORMATS, SAMPLE_RATES, convert_mp3
+from kallrec.audio.formats import CONTENT_TYPES, FORMATS, SAMPLE_RATES
 from kallrec.storage import ObjectInfo, StorageError
 
 if TYPE_CHECKING:  # the repository imports converted_keys: no import of it from here
@@ -100,6 +100,8 @@ async def _build(
 
 
 def _convert(src: Path, dest: Path, fmt: str, rate: int) -> None:
+    from kallrec.audio.convert import convert_mp3  # the audio stack: loaded on first use
+
     with _cpu:
         convert_mp3(src, dest, fmt, rate)
 

@@ -10,19 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
-import numpy as np
 
 from kallrec import ids, timeutil
-from kallrec.audio.decode import DecodedAudio, decode_file
 from kallrec.audio.errors import InvalidAudio, UnsupportedAudio
-from kallrec.audio.mix import mix
 from kallrec.db.models import Recording, Session
 from kallrec.db.repository import NewRecording, metadata_json
 from kallrec.errors import InvalidRequest, Unprocessable, UnsupportedMedia, missing
 from kallrec.runtime import Runtime
 from kallrec.tempfiles import new_temp_path
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from kallrec.audio.decode import DecodedAudio
 
 IMPORT_CHANNELS = ("mixed", "agent", "customer", "dual")
 
@@ -42,6 +45,8 @@ def staging_key(recording_id: str) -> str:
 
 def _tracks(decoded: DecodedAudio, channel: str) -> list[tuple[str, np.ndarray]]:
     """The (channel, mono int16 samples) recordings a file becomes."""
+    from kallrec.audio.mix import mix
+
     if channel == "dual":
         if decoded.channels != 2:
             raise Unprocessable(
@@ -71,6 +76,9 @@ async def import_audio(
         )
         if session is None:
             raise missing("session", request.session_id, "session_id")
+    # The audio stack is loaded with the first import: a worker that only serves never needs it.
+    from kallrec.audio.decode import decode_file
+
     try:
         decoded = await anyio.to_thread.run_sync(
             lambda: decode_file(request.source, hint=request.hint)
@@ -131,6 +139,8 @@ async def import_audio(
 
 async def stage_samples(rt: Runtime, key: str, samples: np.ndarray) -> None:
     """Stores 8 kHz mono samples as the input of a processing job."""
+    import numpy as np
+
     path = await anyio.to_thread.run_sync(new_temp_path, rt.scratch, ".pcm")
     try:
         await anyio.to_thread.run_sync(np.ascontiguousarray(samples, dtype="<i2").tofile, path)

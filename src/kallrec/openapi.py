@@ -19,7 +19,7 @@ from kallrec import errors, validation
 from kallrec.api import recordings as recordings_api
 from kallrec.api import sessions as sessions_api
 from kallrec.api.idempotency import MAX_KEY_CHARS
-from kallrec.audio.convert import CONTENT_TYPES, FORMATS, SAMPLE_RATES
+from kallrec.audio.formats import CONTENT_TYPES, FORMATS, SAMPLE_RATES
 from kallrec.auth import ALL_SCOPES
 from kallrec.db.webhook_repository import DELIVERY_STATUSES
 from kallrec.events import EVENT_TYPES

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kallrec import converted, download_links, timeutil
+from kallrec import download_links, timeutil
+from kallrec.audio import convert
 from kallrec.converted import converted_keys
 from kallrec.recordings import purge_expired
 from kallrec.runtime import Runtime
@@ -101,8 +102,8 @@ async def test_defaults_are_mp3_at_8000(client, caller, rec) -> None:
 
 async def test_a_second_request_uses_the_cached_file(client, caller, rec, runtime, monkeypatch):
     calls = []
-    real = converted.convert_mp3
-    monkeypatch.setattr(converted, "convert_mp3", lambda *a: calls.append(a) or real(*a))
+    real = convert.convert_mp3
+    monkeypatch.setattr(convert, "convert_mp3", lambda *a: calls.append(a) or real(*a))
     _, first = await follow(client, caller, rec, format="wav", sample_rate=22050)
     _, second = await follow(client, caller, rec, format="wav", sample_rate=22050)
     assert first.content == second.content
@@ -114,8 +115,8 @@ async def test_a_second_request_uses_the_cached_file(client, caller, rec, runtim
 
 async def test_concurrent_requests_convert_once(client, caller, rec, monkeypatch) -> None:
     calls = []
-    real = converted.convert_mp3
-    monkeypatch.setattr(converted, "convert_mp3", lambda *a: calls.append(a) or real(*a))
+    real = convert.convert_mp3
+    monkeypatch.setattr(convert, "convert_mp3", lambda *a: calls.append(a) or real(*a))
     bodies: list[bytes] = []
 
     async def one() -> None:

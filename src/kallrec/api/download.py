@@ -27,7 +27,7 @@ from kallrec.api.audio_body import HeadersOnly, StoredBody
 from kallrec.api.common import authorize, json_response, runtime
 from kallrec.api.objects import recording_object
 from kallrec.api.representation import encode_headers
-from kallrec.audio.convert import FORMATS, SAMPLE_RATES
+from kallrec.audio.formats import FORMATS, SAMPLE_RATES
 from kallrec.converted import Converted, ensure_converted
 from kallrec.db.models import Recording
 from kallrec.download_links import ExpiredLink, InvalidLink, signed_path, signing_secret, verify

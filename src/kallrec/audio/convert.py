@@ -17,12 +17,10 @@ import soundfile as sf
 import soxr
 
 from kallrec.audio.encode import DEFAULT_QUALITY
+from kallrec.audio.formats import CONTENT_TYPES, FORMATS, SAMPLE_RATES
 
 __all__ = ["CONTENT_TYPES", "FORMATS", "SAMPLE_RATES", "convert_mp3"]
 
-CONTENT_TYPES = {"mp3": "audio/mpeg", "wav": "audio/wav", "ogg": "audio/ogg"}
-FORMATS = tuple(CONTENT_TYPES)
-SAMPLE_RATES = (8000, 16000, 22050, 44100, 48000)
 
 # The source is 8 kHz telephony audio: nothing above 4 kHz to preserve, so a resampled MP3 needs
 # no more than this (valid for MPEG-1 and MPEG-2 Layer III alike).

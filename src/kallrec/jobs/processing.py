@@ -12,10 +12,7 @@ import tempfile
 from pathlib import Path
 
 import anyio
-import numpy as np
 
-from kallrec.audio.decode import TARGET_RATE
-from kallrec.audio.encode import encode_mp3_to_file
 from kallrec.events import recording_event
 from kallrec.runtime import Runtime
 from kallrec.storage import ObjectMissing
@@ -32,6 +29,12 @@ def audio_key(org_id: str, recording_id: str) -> str:
 
 
 def _encode(pcm_path: Path, mp3_path: Path, bitrate: int) -> tuple[int, str, float]:
+    # The audio stack is loaded on first use: a worker that only serves never needs it.
+    import numpy as np
+
+    from kallrec.audio.decode import TARGET_RATE
+    from kallrec.audio.encode import encode_mp3_to_file
+
     samples = np.fromfile(pcm_path, dtype="<i2")
     digest = hashlib.sha256()
 

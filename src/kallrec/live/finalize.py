@@ -7,18 +7,25 @@ the recordings, and a re-run after that only tidies up the tracks.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
-import numpy as np
 
 from kallrec import ids
-from kallrec.audio.mix import mix
 from kallrec.db.repository import NewRecording
 from kallrec.importing import stage_samples, staging_key
 from kallrec.live.tracks import read_tracks, remove_tracks, track_dir
 from kallrec.runtime import Runtime
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def session_channels(tracks: dict[str, np.ndarray], channels: str) -> list[tuple[str, np.ndarray]]:
+    import numpy as np  # the audio stack: loaded on first use
+
+    from kallrec.audio.mix import mix
+
     if not tracks or not any(len(x) for x in tracks.values()):
         return []
     recordings = [("mixed", mix(list(tracks.values())))]

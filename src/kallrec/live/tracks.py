@@ -14,10 +14,10 @@ import contextlib
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from kallrec.audio.mulaw import mulaw_decode
+if TYPE_CHECKING:
+    import numpy as np
 
 BYTES_PER_MS = 16  # 8 samples per millisecond, 2 bytes each
 
@@ -26,6 +26,9 @@ class SessionTracks:
     """The open track files of one session in this process."""
 
     def __init__(self, directory: Path) -> None:
+        from kallrec.audio.mulaw import mulaw_decode  # NumPy: loaded with the first live call
+
+        self._decode = mulaw_decode
         self.directory = directory
         self._fds: dict[str, int] = {}
         self.dirty = False
@@ -36,7 +39,7 @@ class SessionTracks:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.directory / f"{speaker}.pcm", os.O_WRONLY | os.O_CREAT, 0o600)
             self._fds[speaker] = fd
-        os.pwrite(fd, mulaw_decode(mulaw).tobytes(), timestamp_ms * BYTES_PER_MS)
+        os.pwrite(fd, self._decode(mulaw).tobytes(), timestamp_ms * BYTES_PER_MS)
         self.dirty = True
 
     def sync(self) -> None:
@@ -58,6 +61,8 @@ def track_dir(data_dir: Path, session_id: str) -> Path:
 
 def read_tracks(directory: Path) -> dict[str, np.ndarray]:
     """Each speaker's samples, all padded to the longest so they stay aligned in time."""
+    import numpy as np
+
     tracks = {
         path.stem: np.fromfile(path, dtype="<i2")
         for path in sorted(directory.glob("*.pcm"))
