@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
+import json
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -62,10 +63,6 @@ def serve(
     ] = None,
 ) -> None:
     """Run the API server (SQLite + local disk by default; nothing else needed)."""
-    from granian import Granian
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-
     settings = settings_or_exit(data_dir, host=host, port=port, workers=workers, offload=offload)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.update(settings.to_env())
@@ -75,55 +72,35 @@ def serve(
     metrics_dir.mkdir(parents=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
 
-    # Migrations and the first-start demo run in a child process, so that this process (the
-    # parent of every worker) never loads the database, audio or storage libraries: it stays
-    # small, and nothing that does not survive fork() (obstore's runtime) exists before the
-    # workers are forked.
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        demo = pool.apply(_prepare, (settings,))
+    # Migrations and the first-start demo run in a child process, so that the server process
+    # (the parent of every worker) never loads the database, audio or storage libraries, and
+    # nothing that does not survive fork() (obstore's runtime) exists before the workers are
+    # forked. A plain child, not a multiprocessing pool: that would leave a resource tracker.
+    prepared = subprocess.run(
+        [sys.executable, "-m", "kallrec.prepare"], stdout=subprocess.PIPE, check=False
+    )
+    if prepared.returncode != 0:
+        raise typer.Exit(prepared.returncode)
+    demo = json.loads(prepared.stdout) if prepared.stdout.strip() else None
     if demo is not None:
         _print_demo(settings, demo)
     out.print(
         f"kallrec listening on {settings.base_url} ({settings.workers} worker(s), "
         f"data in {settings.data_dir.resolve()})"
     )
-    Granian(
-        "kallrec.app:create_app",
-        factory=True,
-        interface=Interfaces.ASGI,
-        address=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        backlog=settings.listen_backlog,
-        backpressure=settings.worker_concurrency,
-        # A smaller per-connection buffer bounds memory under many slow readers.
-        http1_settings=HTTP1Settings(max_buffer_size=settings.http1_buffer_size),
-        log_level=settings.log_level,  # type: ignore[arg-type]
-        respawn_failed_workers=True,
-    ).serve()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The same process (same PID, same signals) becomes the lean server: see server.py.
+    os.execv(sys.executable, [sys.executable, "-m", "kallrec.server"])
 
 
-def _prepare(settings: Settings):  # type: ignore[no-untyped-def]
-    return asyncio.run(_make_demo(settings))
-
-
-async def _make_demo(settings: Settings):  # type: ignore[no-untyped-def]
-    from kallrec.bootstrap import create_demo, is_new
-    from kallrec.runtime import Runtime
-
-    rt = Runtime(settings)
-    try:
-        return await create_demo(rt) if is_new(rt) else None
-    finally:
-        rt.close()
-
-
-def _print_demo(settings: Settings, demo) -> None:  # type: ignore[no-untyped-def]
-    url = f"{settings.base_url}/v1/recordings/{demo.recording_id}/audio"
+def _print_demo(settings: Settings, demo: dict[str, str]) -> None:
+    key, recording_id = demo["key"], demo["recording_id"]
+    url = f"{settings.base_url}/v1/recordings/{recording_id}/audio"
     out.print("New data directory: created organization 'demo' with a sample call.")
-    out.print(f"  test key:      {demo.key}")
-    out.print(f"  sample call:   {demo.recording_id}")
-    out.print(f"  try:           curl {url} -H 'Authorization: Bearer {demo.key}' -o recording.mp3")
+    out.print(f"  test key:      {key}")
+    out.print(f"  sample call:   {recording_id}")
+    out.print(f"  try:           curl {url} -H 'Authorization: Bearer {key}' -o recording.mp3")
     out.print(f"  (saved in {settings.data_dir / 'DEMO.txt'})")
 
 
