@@ -81,7 +81,7 @@ def serve(
     )
     if prepared.returncode != 0:
         raise typer.Exit(prepared.returncode)
-    demo = json.loads(prepared.stdout) if prepared.stdout.strip() else None
+    demo = json.loads(prepared.stdout.decode().splitlines()[-1])  # its last line: see prepare.py
     if demo is not None:
         _print_demo(settings, demo)
     out.print(

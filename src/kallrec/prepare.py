@@ -3,8 +3,8 @@
 Brings the schema up to date and, on a new data directory, creates the demo organization with
 a sample call. It runs apart from the server so that the process that forks the workers never
 loads the database, audio or storage libraries (nor anything that does not survive fork(), such
-as obstore's runtime). Reads the settings from ``KALLREC_*``; prints the demo it created, if any,
-as one JSON object.
+as obstore's runtime). Reads the settings from ``KALLREC_*``; its last line of output is the demo
+it created as a JSON object, or ``null``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ async def prepare(settings: Settings) -> Demo | None:
 
 def main() -> None:
     demo = asyncio.run(prepare(Settings.from_env()))
-    if demo is not None:
-        print(json.dumps(dataclasses.asdict(demo)))
+    print(json.dumps(None if demo is None else dataclasses.asdict(demo)))
 
 
 if __name__ == "__main__":
