@@ -88,13 +88,13 @@ recording_audio = RecordingAudio()
 
 
 async def audio_response(rt: Runtime, method: str, h: Mapping[str, str], rec: Recording) -> ASGIApp:
-    assert rec.storage_key is not None
+    assert rec.storage_key is not None and rec.size is not None and rec.ready_at is not None
     rep = audio_representation(rec)
-    size, key = rep.size, rec.storage_key
+    size, key = rec.size, rec.storage_key
     outcome = evaluate_preconditions(
         method=method,
         etag=rep.etag,
-        last_modified=rep.ready_at,
+        last_modified=rec.ready_at,
         if_match=h.get("if-match"),
         if_none_match=h.get("if-none-match"),
         if_modified_since=h.get("if-modified-since"),
@@ -115,7 +115,7 @@ async def audio_response(rt: Runtime, method: str, h: Mapping[str, str], rec: Re
     ranges = None
     range_header = h.get("range")
     if range_header and if_range_allows_partial(
-        h.get("if-range"), etag=rep.etag, last_modified=rep.ready_at
+        h.get("if-range"), etag=rep.etag, last_modified=rec.ready_at
     ):
         try:
             ranges = parse_range(range_header, size)

@@ -26,9 +26,6 @@ def encode_headers(headers: Mapping[str, str]) -> RawHeaders:
 @dataclass(frozen=True, slots=True)
 class AudioRepresentation:
     etag: str
-    last_modified: str
-    ready_at: float
-    size: int
     # Sent with every 200, 206 and 304: validators, Accept-Ranges, Cache-Control, filename.
     headers: Mapping[str, str]
     raw: tuple[tuple[bytes, bytes], ...]
@@ -50,9 +47,6 @@ def audio_representation(rec: Recording) -> AudioRepresentation:
     full = (*raw, (b"content-type", MP3.encode()), (b"content-length", str(rec.size).encode()))
     return AudioRepresentation(
         etag=headers["etag"],
-        last_modified=headers["last-modified"],
-        ready_at=rec.ready_at,
-        size=rec.size,
         headers=headers,
         raw=raw,
         raw_full=full,
