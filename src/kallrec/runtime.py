@@ -19,7 +19,7 @@ from kallrec.invalidation import ChangeCounter
 from kallrec.live.registry import LiveSessions
 from kallrec.metrics import Metrics
 from kallrec.ratelimit_shared import make_limiter
-from kallrec.storage import Storage, open_storage
+from kallrec.storage import KeepsFilesOpen, Storage, open_storage
 from kallrec.tempfiles import scratch_dir
 
 _CACHE_LIMIT = 50_000
@@ -106,6 +106,8 @@ class Runtime:
         return found
 
     def close(self) -> None:
+        if isinstance(self.storage, KeepsFilesOpen):
+            self.storage.close_all_files()
         self.changes.close()
         if close_limiter := getattr(self.limiter, "close", None):
             close_limiter()

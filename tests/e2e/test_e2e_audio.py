@@ -525,17 +525,43 @@ def test_too_many_ranges_fall_back_to_the_full_200(
     assert r.content == call["body"]
 
 
+@pytest.mark.parametrize("range_header", [None, "bytes=100-199", "bytes=0-"])
 def test_audio_file_missing_from_storage_is_503_not_a_broken_body(
-    server: Server, key: str, wav_dir: Path
+    server: Server, key: str, wav_dir: Path, range_header: str | None
 ) -> None:
     rec = small_call(server, key, wav_dir, seed=17)
     (stored,) = (server.data_dir / "audio").glob(f"recordings/*/{rec['id']}.mp3")
     saved = stored.read_bytes()
     stored.unlink()
+    headers = auth(key) | ({"Range": range_header} if range_header else {})
     try:
-        r = requests.get(server.audio_url(rec["id"]), headers=auth(key), timeout=HTTP_TIMEOUT)
+        r = requests.get(server.audio_url(rec["id"]), headers=headers, timeout=HTTP_TIMEOUT)
         error = assert_error(r, 503, "storage_unavailable", error_type="api_error")
         assert error["retry_after"] is not None and int(r.headers["Retry-After"]) >= 1
+    finally:
+        stored.write_bytes(saved)
+    assert download(server, key, rec["id"]) == saved
+
+
+def test_a_file_cut_short_behind_kallrecs_back_is_503_even_just_after_a_seek_read_it(
+    server: Server, key: str, wav_dir: Path
+) -> None:
+    """Seeks reuse an open descriptor: it must not turn a damaged file into a short answer."""
+    rec = small_call(server, key, wav_dir, seed=19)
+    (stored,) = (server.data_dir / "audio").glob(f"recordings/*/{rec['id']}.mp3")
+    saved = stored.read_bytes()
+    tail = f"bytes={len(saved) - 100}-"
+    url, session = server.audio_url(rec["id"]), requests.Session()
+    for _ in range(4):  # on a kept-alive connection, so most land on the worker that read it
+        r = session.get(url, headers=auth(key) | {"Range": tail}, timeout=HTTP_TIMEOUT)
+        assert r.status_code == 206 and r.content == saved[-100:]
+    os.truncate(stored, len(saved) // 2)
+    try:
+        for _ in range(4):
+            r = session.get(url, headers=auth(key) | {"Range": tail}, timeout=HTTP_TIMEOUT)
+            assert_error(r, 503, "storage_unavailable", error_type="api_error")
+        r = session.head(url, headers=auth(key), timeout=HTTP_TIMEOUT)
+        assert r.status_code == 503
     finally:
         stored.write_bytes(saved)
     assert download(server, key, rec["id"]) == saved

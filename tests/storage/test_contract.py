@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kallrec.storage import LocalStorage, MemoryStorage, ObjectMissing, Storage
+from kallrec.storage import LocalStorage, MemoryStorage, ObjectMissing, Storage, StorageError
 from tests.storage.conftest import s3_storage
 
 BACKENDS: dict[str, Callable[[Path], Storage]] = {
@@ -51,10 +51,30 @@ async def test_ranges_are_exact(storage: Storage, tmp_path: Path) -> None:
         assert b"".join(chunks) == data[start:end]
 
 
+async def test_read_range_returns_exactly_the_range(storage: Storage, tmp_path: Path) -> None:
+    data = bytes(range(256)) * 1_000
+    await storage.put_file("k", _src(tmp_path, data))
+    for start, end in [(0, 1), (5, 70_000), (len(data) - 3, len(data)), (7, 7)]:
+        assert await storage.read_range("k", start, end) == data[start:end]
+
+
+async def test_read_range_past_the_end_is_an_error_not_a_short_answer(
+    storage: Storage, tmp_path: Path
+) -> None:
+    await storage.put_file("k", _src(tmp_path, b"0123456789"))
+    with pytest.raises(StorageError):
+        await storage.read_range("k", 5, 11)
+    with pytest.raises(ObjectMissing):
+        await storage.read_range("nope", 0, 10)
+
+
 async def test_overwrite_replaces_whole(storage: Storage, tmp_path: Path) -> None:
     await storage.put_file("k", _src(tmp_path, b"first version"))
+    assert await storage.read_range("k", 0, 5) == b"first"
     await storage.put_file("k", _src(tmp_path, b"2nd"))
     assert await storage.read_all("k") == b"2nd"
+    assert await storage.read_range("k", 0, 3) == b"2nd"
+    assert (await storage.stat("k")).size == 3  # type: ignore[union-attr]
 
 
 async def test_missing_objects(storage: Storage, tmp_path: Path) -> None:
@@ -68,8 +88,11 @@ async def test_missing_objects(storage: Storage, tmp_path: Path) -> None:
 
 async def test_delete_removes(storage: Storage, tmp_path: Path) -> None:
     await storage.put_file("k", _src(tmp_path, b"abc"))
+    assert await storage.read_range("k", 0, 3) == b"abc"
     await storage.delete("k")
     assert await storage.stat("k") is None
+    with pytest.raises(ObjectMissing):
+        await storage.read_range("k", 0, 3)
 
 
 async def test_fetch_to_copies(storage: Storage, tmp_path: Path) -> None:

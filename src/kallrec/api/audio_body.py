@@ -36,6 +36,19 @@ class HeadersOnly:
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
+class ReadBody:
+    """A short body already read (a range of at most one read): two messages, and no more."""
+
+    def __init__(self, status: int, headers: Headers, body: bytes) -> None:
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": self.status, "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
+
+
 class StoredBody:
     def __init__(
         self,

@@ -20,7 +20,7 @@ from kallrec.jobs.processing import PermanentJobError, process_recording
 from kallrec.live.finalize import finalize_session
 from kallrec.recordings import end_idle_sessions, purge_expired, reap_files
 from kallrec.runtime import Runtime
-from kallrec.storage import StorageError
+from kallrec.storage import KeepsFilesOpen, StorageError
 from kallrec.tempfiles import sweep
 from kallrec.webhooks.delivery import delivery_worker
 
@@ -123,6 +123,13 @@ async def sync_live_tracks(rt: Runtime) -> None:
         await rt.live.sync()
 
 
+async def close_stale_files(storage: KeepsFilesOpen) -> None:
+    """Gives back descriptors nobody used lately (a deleted file's space is freed with them)."""
+    while True:
+        await anyio.sleep(1.0)
+        storage.close_stale_files()
+
+
 async def run_background(rt: Runtime, concurrency: int = 2) -> None:
     # Before any job runs: what a crashed process left in its scratch goes first.
     await anyio.to_thread.run_sync(sweep, rt.settings.tmp_dir, time.time())
@@ -132,3 +139,5 @@ async def run_background(rt: Runtime, concurrency: int = 2) -> None:
         tg.start_soon(housekeeping, rt)
         tg.start_soon(delivery_worker, rt)
         tg.start_soon(sync_live_tracks, rt)
+        if isinstance(rt.storage, KeepsFilesOpen):
+            tg.start_soon(close_stale_files, rt.storage)

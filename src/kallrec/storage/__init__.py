@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from kallrec.storage.base import ObjectInfo, ObjectMissing, Presigning, Storage, StorageError
+from kallrec.storage.base import (
+    KeepsFilesOpen,
+    ObjectInfo,
+    ObjectMissing,
+    Presigning,
+    Storage,
+    StorageError,
+)
 from kallrec.storage.local import LocalStorage
 from kallrec.storage.memory import MemoryStorage
 
@@ -13,6 +20,7 @@ if TYPE_CHECKING:
     from kallrec.config import Settings
 
 __all__ = [
+    "KeepsFilesOpen",
     "LocalStorage",
     "MemoryStorage",
     "ObjectInfo",

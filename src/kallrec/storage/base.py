@@ -41,6 +41,11 @@ class Storage(Protocol):
         """The bytes [start, end) of the object, in chunks."""
         ...
 
+    async def read_range(self, key: str, start: int, end: int) -> bytes:
+        """The bytes [start, end) at once (a short range: at most a few chunks), all of them or
+        ObjectMissing/StorageError: an object found shorter than ``end`` is an error."""
+        ...
+
     async def read_all(self, key: str) -> bytes: ...
 
     async def fetch_to(self, key: str, dest: Path) -> None:
@@ -52,6 +57,16 @@ class Storage(Protocol):
         ...
 
     async def ping(self) -> None: ...
+
+
+@runtime_checkable
+class KeepsFilesOpen(Protocol):
+    """A backend that keeps descriptors open between reads (local disk): optional, checked with
+    ``isinstance``. The server calls ``close_stale_files`` every second."""
+
+    def close_stale_files(self) -> None: ...
+
+    def close_all_files(self) -> None: ...
 
 
 @runtime_checkable

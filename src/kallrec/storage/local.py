@@ -11,6 +11,7 @@ from pathlib import Path
 import anyio
 
 from kallrec.storage.base import ObjectInfo, ObjectMissing, StorageError
+from kallrec.storage.open_files import OpenFiles
 
 # Large reads, so a range costs a handful of syscalls; small enough that a stalled reader of a
 # range pins little memory (full bodies go out through pathsend and pin nothing here).
@@ -22,6 +23,7 @@ class LocalStorage:
         self.root = root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         self._prefix = str(self.root) + os.sep
+        self.open_files = OpenFiles()
 
     def _path(self, key: str) -> str:
         # Keys are made by kallrec, but check their shape anyway: cheaply, since this runs on
@@ -48,6 +50,7 @@ class LocalStorage:
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
             _fsync_dir(dest.parent)
+            self.open_files.forget(str(dest))
             return ObjectInfo(key, dest.stat().st_size)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
@@ -82,6 +85,27 @@ class LocalStorage:
         finally:
             os.close(fd)
 
+    async def read_range(self, key: str, start: int, end: int) -> bytes:
+        # One pread on a descriptor kept open (open_files.py), inline for the reason above.
+        path = self._path(key)
+        try:
+            fd = self.open_files.get(path).fd
+            data = os.pread(fd, end - start, start) if end > start else b""
+        except FileNotFoundError as exc:
+            raise ObjectMissing(key) from exc
+        except OSError as exc:
+            raise StorageError(f"could not read {key}: {exc.strerror}") from exc
+        if len(data) != end - start:
+            self.open_files.forget(path)
+            raise StorageError(f"{key} is shorter than expected")
+        return data
+
+    def close_stale_files(self) -> None:
+        self.open_files.close_stale()
+
+    def close_all_files(self) -> None:
+        self.open_files.close_all()
+
     async def read_all(self, key: str) -> bytes:
         try:
             return await anyio.Path(self._path(key)).read_bytes()
@@ -95,8 +119,10 @@ class LocalStorage:
             raise ObjectMissing(key) from exc
 
     async def delete(self, key: str) -> None:
+        path = self._path(key)
+        self.open_files.forget(path)
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(self._path(key))
+            os.unlink(path)
 
     async def ping(self) -> None:
         if not os.access(self.root, os.W_OK):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 
-from kallrec.storage.base import ObjectInfo, ObjectMissing
+from kallrec.storage.base import ObjectInfo, ObjectMissing, StorageError
 
 
 class MemoryStorage:
@@ -29,6 +29,12 @@ class MemoryStorage:
 
     async def iter_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
         yield (await self.read_all(key))[start:end]
+
+    async def read_range(self, key: str, start: int, end: int) -> bytes:
+        data = (await self.read_all(key))[start:end]
+        if len(data) != end - start:
+            raise StorageError(f"{key} is shorter than expected")
+        return data
 
     async def read_all(self, key: str) -> bytes:
         try:

@@ -190,6 +190,12 @@ class S3Storage:
         async for chunk in self._chunks(key, start, end, READ_CHUNK):
             yield chunk
 
+    async def read_range(self, key: str, start: int, end: int) -> bytes:
+        data = b"".join([chunk async for chunk in self._chunks(key, start, end, READ_CHUNK)])
+        if len(data) != end - start:
+            raise StorageError(f"{key} is shorter than expected")
+        return data
+
     async def read_all(self, key: str) -> bytes:
         try:
             result = await obstore.get_async(self.store, key)
