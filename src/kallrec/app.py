@@ -170,7 +170,7 @@ class KallrecApp:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = ids.new_id("req")
+        request_id = ids.request_id()
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
