@@ -106,6 +106,7 @@ class Runtime:
         return found
 
     def close(self) -> None:
+        self.metrics.flush()
         if isinstance(self.storage, KeepsFilesOpen):
             self.storage.close_all_files()
         self.changes.close()

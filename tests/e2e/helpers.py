@@ -37,6 +37,8 @@ BASE_ENV = {
 }
 AUDIO_ROUTE = "/v1/recordings/{recording_id}/audio"
 HTTP_TIMEOUT = 30
+# Each worker hands its request counts to Prometheus once a second (kallrec/metrics.py).
+METRICS_SETTLE_SECONDS = 1.5
 
 
 # -- processes -----------------------------------------------------------------------------------
@@ -315,6 +317,15 @@ def download(server: Server, key: str, recording_id: str) -> bytes:
     ) as r:
         r.raise_for_status()
         return b"".join(r.iter_content(8192))
+
+
+def settled_metrics(server: Server) -> str:
+    """The /metrics text once every worker has handed over what it counted so far."""
+    time.sleep(METRICS_SETTLE_SECONDS)
+    r = requests.get(server.url("/metrics"), timeout=HTTP_TIMEOUT)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"].startswith("text/plain")
+    return r.text
 
 
 def sha256(data: bytes) -> str:

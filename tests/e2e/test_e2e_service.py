@@ -25,6 +25,7 @@ from tests.e2e.helpers import (
     download,
     get_recording,
     import_ready,
+    settled_metrics,
     speech_like,
     write_wav,
 )
@@ -44,11 +45,8 @@ def rec(server: Server, key: str, tmp_path_factory: pytest.TempPathFactory) -> d
 
 
 def metric_samples(server: Server) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    r = requests.get(server.url("/metrics"), timeout=HTTP_TIMEOUT)
-    assert r.status_code == 200
-    assert r.headers["Content-Type"].startswith("text/plain")
     out = {}
-    for family in text_string_to_metric_families(r.text):
+    for family in text_string_to_metric_families(settled_metrics(server)):
         for sample in family.samples:
             out[(sample.name, frozenset(sample.labels.items()))] = sample.value
     return out

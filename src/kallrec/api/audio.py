@@ -128,7 +128,7 @@ async def audio_response(rt: Runtime, method: str, h: Mapping[str, str], rec: Re
                 headers={"content-range": f"bytes */{size}"},
             ) from None
 
-    count = rt.metrics.bytes_served.inc
+    count = rt.metrics.count_bytes
     if rt.settings.offload == "nginx":
         await _check_stored(rt, rec)
         accel = offload.nginx_redirect(

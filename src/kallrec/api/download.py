@@ -160,7 +160,7 @@ def _file_response(request: Request, rt: Runtime, converted: Converted) -> ASGIA
             param="Range",
             headers={"content-range": f"bytes */{size}"},
         ) from None
-    count = rt.metrics.bytes_served.inc
+    count = rt.metrics.count_bytes
     if ranges is not None and len(ranges) == 1:
         start, end = ranges[0]
         return StoredBody(

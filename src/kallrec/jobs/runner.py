@@ -123,11 +123,14 @@ async def sync_live_tracks(rt: Runtime) -> None:
         await rt.live.sync()
 
 
-async def close_stale_files(storage: KeepsFilesOpen) -> None:
-    """Gives back descriptors nobody used lately (a deleted file's space is freed with them)."""
+async def every_second(rt: Runtime) -> None:
+    """Hands the request counts to Prometheus; gives back file descriptors nobody used lately
+    (a deleted file's disk space is freed with them)."""
     while True:
         await anyio.sleep(1.0)
-        storage.close_stale_files()
+        rt.metrics.flush()
+        if isinstance(rt.storage, KeepsFilesOpen):
+            rt.storage.close_stale_files()
 
 
 async def run_background(rt: Runtime, concurrency: int = 2) -> None:
@@ -139,5 +142,4 @@ async def run_background(rt: Runtime, concurrency: int = 2) -> None:
         tg.start_soon(housekeeping, rt)
         tg.start_soon(delivery_worker, rt)
         tg.start_soon(sync_live_tracks, rt)
-        if isinstance(rt.storage, KeepsFilesOpen):
-            tg.start_soon(close_stale_files, rt.storage)
+        tg.start_soon(every_second, rt)
