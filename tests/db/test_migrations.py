@@ -25,6 +25,7 @@ from kallrec.db.migrations import (
     upgrade,
 )
 from kallrec.db.repository import Repository
+from kallrec.db.schema_version import HEAD, is_current
 
 
 def schema_drift(db: Database) -> list[object]:
@@ -44,6 +45,13 @@ def test_a_fresh_database_migrates_to_exactly_the_declared_schema(empty_db: Data
 def test_migrating_again_changes_nothing(db: Database) -> None:
     assert upgrade(db) == Outcome(head(), head())
     assert not upgrade(db).changed
+
+
+def test_the_head_known_without_alembic_is_alembics_head(empty_db: Database) -> None:
+    assert head() == HEAD  # update schema_version.HEAD with every new migration
+    assert not is_current(empty_db)  # no version table yet
+    empty_db.migrate()
+    assert is_current(empty_db)
 
 
 # Columns of schema.py that migrations after 0001 add (0003: node affinity).

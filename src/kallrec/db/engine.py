@@ -50,6 +50,10 @@ class Database:
 
     def migrate(self) -> None:
         """Brings the schema to the newest migration; safe to call from many processes at once."""
+        from kallrec.db import schema_version
+
+        if schema_version.is_current(self):
+            return
         from kallrec.db.migrations import upgrade
 
         upgrade(self)

@@ -32,15 +32,18 @@ import time
 from collections.abc import Sequence
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import anyio
-import httpx
 
 from kallrec import timeutil
 from kallrec.config import Settings
 from kallrec.db.webhook_repository import AttemptResult, ClaimedDelivery, WebhookRepository
 from kallrec.runtime import Runtime
 from kallrec.webhooks.signing import SIGNATURE_HEADER, signature_header
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("kallrec.webhooks")
 
@@ -88,6 +91,10 @@ def delivery_headers(
 
 
 def make_client(timeout: float, concurrency: int = CONCURRENCY) -> httpx.AsyncClient:
+    # Imported on the first delivery: httpx brings Click and Rich (~5 MiB), which a server
+    # worker that never sends a webhook should not carry.
+    import httpx
+
     return httpx.AsyncClient(
         follow_redirects=False,
         timeout=timeout,
@@ -125,25 +132,30 @@ class DeliveryWorker:
         self._wake.set()
 
     async def run(self) -> None:
-        async with (
-            make_client(self.timeout, self.concurrency) as client,
-            anyio.create_task_group() as tg,
-        ):
-            while True:
-                self._wake.clear()
-                wait = self.poll_seconds
-                try:
-                    claimed = await self._claim_due()
-                    for claim in claimed:
-                        self._in_flight += 1
-                        tg.start_soon(self._attempt_and_release, client, claim)
-                    if claimed:
-                        continue  # more may be due: look again before sleeping
-                    wait = await self._idle_wait()
-                except Exception:  # the database is briefly unavailable: try again shortly
-                    log.exception("webhook outbox unavailable; will retry")
-                with anyio.move_on_after(wait):
-                    await self._wake.wait()
+        client: httpx.AsyncClient | None = None  # made for the first delivery (make_client)
+        try:
+            async with anyio.create_task_group() as tg:
+                while True:
+                    self._wake.clear()
+                    wait = self.poll_seconds
+                    try:
+                        claimed = await self._claim_due()
+                        if claimed and client is None:
+                            client = make_client(self.timeout, self.concurrency)
+                        for claim in claimed:
+                            self._in_flight += 1
+                            tg.start_soon(self._attempt_and_release, client, claim)
+                        if claimed:
+                            continue  # more may be due: look again before sleeping
+                        wait = await self._idle_wait()
+                    except Exception:  # the database is briefly unavailable: try again shortly
+                        log.exception("webhook outbox unavailable; will retry")
+                    with anyio.move_on_after(wait):
+                        await self._wake.wait()
+        finally:
+            if client is not None:  # after the task group: no attempt is using it any more
+                with anyio.CancelScope(shield=True):
+                    await client.aclose()
 
     async def _claim_due(self) -> list[ClaimedDelivery]:
         free = self.concurrency - self._in_flight
@@ -201,7 +213,7 @@ class DeliveryWorker:
         except anyio.get_cancelled_exc_class():
             await self._record_failure(claim, started_at, t0, None, INTERRUPTED, interrupted=True)
             raise
-        except httpx.HTTPError as exc:
+        except _http_error() as exc:
             error = _describe(exc)
         except Exception as exc:  # e.g. a URL the transport refuses; still a failed attempt
             log.warning("webhook delivery %s: %r", claim.id, exc)
@@ -269,6 +281,12 @@ def _result(
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _http_error() -> type[Exception]:
+    import httpx  # loaded already: the client exists
+
+    return httpx.HTTPError
 
 
 def _describe_status(response: httpx.Response) -> str:

@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from kallrec import ids, timeutil
 from kallrec.db.webhook_repository import DeliveryRecord, WebhookEndpoint
 from kallrec.errors import InvalidRequest
@@ -31,6 +29,8 @@ def validate_url(value: Any, param: str = "url") -> str:
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         problem = "it contains whitespace or control characters"
     else:
+        import httpx  # here: a server worker that never makes an endpoint need not load it
+
         try:
             parts = urlsplit(value)
             _ = parts.port  # raises on a non-numeric or out-of-range port
