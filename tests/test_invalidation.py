@@ -45,3 +45,30 @@ async def test_a_revocation_by_the_cli_is_refused_at_once(client, caller, settin
     response = await client.get("/v1/recordings", headers=caller.headers)
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "revoked_api_key"
+
+
+async def test_a_row_read_while_this_process_deletes_it_is_not_cached(
+    client, runtime, caller, tmp_path, monkeypatch
+):
+    """The delete clears the cache while the lookup is in flight; what the lookup then brings
+    back must not refill it (another process's change is caught by the next request's check)."""
+    from kallrec.recordings import delete_recording
+    from tests.api.helpers import ready_recording
+
+    rec = await ready_recording(client, runtime, caller, tmp_path)
+    runtime.ready.clear()
+    read_row = runtime.repo.get_recording
+
+    def racing_read(*args):  # type: ignore[no-untyped-def]
+        row = read_row(*args)  # still 'ready': read before the delete commits
+        import anyio.from_thread
+
+        anyio.from_thread.run(delete_recording, runtime, caller.org_id, False, rec["id"])
+        return row
+
+    monkeypatch.setattr(runtime.repo, "get_recording", racing_read)
+    found = await runtime.get_recording(caller.org_id, False, rec["id"])
+    assert found is not None and found.status == "ready"  # what the query saw, for this request
+    monkeypatch.setattr(runtime.repo, "get_recording", read_row)
+    url = f"/v1/recordings/{rec['id']}/audio"
+    assert (await client.head(url, headers=caller.headers)).status_code == 404

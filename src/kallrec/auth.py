@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import anyio
@@ -16,6 +17,7 @@ from kallrec import keys
 from kallrec.db.models import ApiKey
 from kallrec.db.repository import Repository
 from kallrec.errors import AuthenticationError, PermissionDenied
+from kallrec.singleflight import SingleFlight
 
 ALL_SCOPES = (
     "sessions:read",
@@ -54,13 +56,19 @@ def extract_key(headers: dict[str, str] | object) -> str | None:
 
 
 class Authenticator:
-    def __init__(self, repo: Repository, ttl: float) -> None:
+    def __init__(
+        self, repo: Repository, ttl: float, generation: Callable[[], int] = lambda: 0
+    ) -> None:
         self.repo = repo
         self.ttl = ttl
+        # The host's change counter (invalidation.py): a key read before a revocation that
+        # lands meanwhile is used for its request but not cached.
+        self.generation = generation
         # Keyed by the presented secret, so a cached request skips checksum and hashing too.
         # The process holds each secret while serving its request anyway.
         self._cache: dict[str, tuple[float, str, ApiKey | None]] = {}
         self._last_used: dict[str, float] = {}
+        self._lookups: SingleFlight[str, tuple[int, ApiKey | None]] = SingleFlight()
 
     async def authenticate(self, secret: str | None) -> Principal:
         if secret is None:
@@ -75,16 +83,21 @@ class Authenticator:
             if parsed is None:
                 raise AuthenticationError("Invalid API key provided: the key is malformed.")
             key_hash = parsed.hash
-            record = await anyio.to_thread.run_sync(self.repo.find_key_by_hash, key_hash)
-            if len(self._cache) >= _CACHE_LIMIT:
-                self._cache.clear()
-            self._cache[secret] = (time.monotonic(), key_hash, record)
+            seen, record = await self._lookups.do(key_hash, lambda: self._lookup(key_hash))
+            if self.generation() == seen:
+                if len(self._cache) >= _CACHE_LIMIT:
+                    self._cache.clear()
+                self._cache[secret] = (time.monotonic(), key_hash, record)
         if record is None or not hmac.compare_digest(record.hash, key_hash):
             raise AuthenticationError("Invalid API key provided.")
         if record.revoked_at is not None:
             raise AuthenticationError("This API key has been revoked.", code="revoked_api_key")
         self._last_used[record.id] = time.time()
         return record.principal
+
+    async def _lookup(self, key_hash: str) -> tuple[int, ApiKey | None]:
+        seen = self.generation()
+        return seen, await anyio.to_thread.run_sync(self.repo.find_key_by_hash, key_hash)
 
     def clear(self) -> None:
         self._cache.clear()

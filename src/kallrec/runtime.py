@@ -19,6 +19,7 @@ from kallrec.invalidation import ChangeCounter
 from kallrec.live.registry import LiveSessions
 from kallrec.metrics import Metrics
 from kallrec.ratelimit_shared import make_limiter
+from kallrec.singleflight import SingleFlight
 from kallrec.storage import KeepsFilesOpen, Storage, open_storage
 from kallrec.tempfiles import scratch_dir
 
@@ -66,13 +67,16 @@ class Runtime:
         self.repo = Repository(self.db)
         self.webhooks = WebhookRepository(self.db)
         self.storage: Storage = open_storage(settings.resolved_storage_url, settings)
-        self.auth = Authenticator(self.repo, settings.cache_ttl_seconds)
         # Shared by every replica on PostgreSQL; per process on SQLite.
         self.limiter = make_limiter(settings, self.db)
         self.ready = ReadyRecordings(settings.cache_ttl_seconds)
+        self._lookups: SingleFlight[tuple[str, bool, str], tuple[int, Recording | None]] = (
+            SingleFlight()
+        )
         self.metrics = Metrics(self.repo.count_recordings_by_status, self.repo.count_waiting_jobs)
         self.live = LiveSessions(settings.data_dir)
         self.changes = ChangeCounter(settings.data_dir / "run" / "changes")
+        self.auth = Authenticator(self.repo, settings.cache_ttl_seconds, self.changes.value)
         # This process's own scratch: what a dead process leaves is recognisable and swept.
         self.scratch = scratch_dir(settings.tmp_dir, os.getpid())
         # Set when this process queues work, so its job runner starts without waiting a poll.
@@ -98,10 +102,18 @@ class Runtime:
         cached = self.ready.get(org_id, livemode, recording_id)
         if cached is not None:
             return cached
-        found = await anyio.to_thread.run_sync(
-            self.repo.get_recording, org_id, livemode, recording_id
-        )
-        if found is not None:
+
+        async def lookup() -> tuple[int, Recording | None]:
+            # The change counter as the query starts: a row read before a delete or purge that
+            # lands meanwhile must not be cached after that change cleared the cache.
+            seen = self.changes.value()
+            row = await anyio.to_thread.run_sync(
+                self.repo.get_recording, org_id, livemode, recording_id
+            )
+            return seen, row
+
+        seen, found = await self._lookups.do((org_id, livemode, recording_id), lookup)
+        if found is not None and self.changes.value() == seen:
             self.ready.put(found)
         return found
 
