@@ -33,7 +33,10 @@ class LocalStorage:
         return self._prefix + key
 
     async def put_file(self, key: str, src: Path) -> ObjectInfo:
-        return await anyio.to_thread.run_sync(self._put_file, key, src)
+        info = await anyio.to_thread.run_sync(self._put_file, key, src)
+        # Here, on the event loop: the open files are only ever touched from its thread.
+        self.open_files.forget(self._path(key))
+        return info
 
     def _put_file(self, key: str, src: Path) -> ObjectInfo:
         dest = Path(self._path(key))
@@ -50,7 +53,6 @@ class LocalStorage:
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
             _fsync_dir(dest.parent)
-            self.open_files.forget(str(dest))
             return ObjectInfo(key, dest.stat().st_size)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
