@@ -181,6 +181,9 @@ class SharedRateLimiter:
             timer, self._timer = self._timer, None
         if timer is not None:
             timer.cancel()
+            # A sync already under way holds a database connection: let it finish before the
+            # caller disposes of the pool (else the connection is left to the garbage collector).
+            timer.join()
         self.flush()
 
 

@@ -143,3 +143,27 @@ def test_make_limiter_shares_counts_only_on_postgresql(db: Database, tmp_path: P
         limiter.close()
     off = make_limiter(Settings.from_env({}, data_dir=tmp_path, rate_limit_per_minute=0), db)
     assert type(off) is RateLimiter and off.admit("key_1") == {}
+
+
+def test_close_waits_for_a_sync_already_under_way(db: Database, monkeypatch) -> None:
+    """The server disposes of the pool right after close(): a sync still holding a connection
+    would leave it to the garbage collector (seen as an unclosed psycopg connection)."""
+    limiter = SharedRateLimiter(db, 50, sync_seconds=0.01)
+    add, started, finished = limiter._add, [], []
+
+    def slow_add(batch, window):  # type: ignore[no-untyped-def]
+        started.append(time.monotonic())
+        time.sleep(0.3)
+        result = add(batch, window)
+        finished.append(time.monotonic())
+        return result
+
+    monkeypatch.setattr(limiter, "_add", slow_add)
+    limiter.admit("key_1")
+    deadline = time.monotonic() + 5
+    while not started and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert started, "the timer never synced"
+    limiter.close()
+    assert finished  # the sync finished before close returned
+    assert len(finished) == 1  # close had nothing left to send, and the timer did not come back
