@@ -81,7 +81,8 @@ def test_session_through_a_faulty_proxy(
     ]
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("downloaded rec_") for line in lines)
-    assert result.stderr.count("retrying rec_") == 2
+    # Once seen as 5 under heavy load, not reproduced since: keep the evidence if it comes back.
+    assert result.stderr.count("retrying rec_") == 2, result.stderr
     assert "3 downloaded" in result.stderr
     for rec in dual_session:
         suffix = "" if rec.channel == "mixed" else f"-{rec.channel}"
