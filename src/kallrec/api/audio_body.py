@@ -2,15 +2,16 @@
 
 Full bodies of local files go out through the ASGI ``http.response.pathsend`` extension when the
 server offers it (Granian does: Rust streams the file, Python never touches the bytes). Everything
-else is read in large chunks from the Storage, one chunk in flight at a time, so a slow reader
-holds at most one chunk of memory.
+else is read from the Storage one chunk at a time and handed to the server in pieces of at most
+``SEND_PIECE``, so a reader that stops reading holds one chunk and the few pieces the server
+queues, never its file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from starlette.types import Receive, Scope, Send
 
@@ -21,6 +22,11 @@ from kallrec.storage.local import READ_CHUNK
 Segment = tuple[bytes, int, int]
 # Seconds between two looks at whether the client of a long body is still there.
 LOOK_INTERVAL = 0.001
+# The largest body message handed to the server. Granian keeps about six messages of a stalled
+# download in memory (its body channel, its HTTP writer, the pending send), so this bounds what
+# a client that stops reading costs: S3 reads of 1 MiB went out whole, ~7 MiB per stalled
+# client. Local reads already come in pieces of this size.
+SEND_PIECE = READ_CHUNK
 Headers = Sequence[tuple[bytes, bytes]]
 
 
@@ -97,7 +103,8 @@ class StoredBody:
             if prefix:
                 await send({"type": "http.response.body", "body": prefix, "more_body": True})
             async for chunk in self.storage.iter_range(self.key, start, end):
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                for piece in _pieces(chunk):
+                    await send({"type": "http.response.body", "body": piece, "more_body": True})
                 self.count_bytes(len(chunk))
                 if gone is not None and time.monotonic() >= next_look:
                     # A send to a fast or a vanished client completes without suspending:
@@ -108,6 +115,14 @@ class StoredBody:
                     if gone.is_set():
                         return
         await send({"type": "http.response.body", "body": self.trailer, "more_body": False})
+
+
+def _pieces(chunk: bytes) -> Iterator[bytes]:
+    if len(chunk) <= SEND_PIECE:
+        yield chunk  # a local read: no copy
+        return
+    for at in range(0, len(chunk), SEND_PIECE):
+        yield chunk[at : at + SEND_PIECE]
 
 
 async def _wait_for_disconnect(receive: Receive, gone: asyncio.Event) -> None:
