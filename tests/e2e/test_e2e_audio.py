@@ -709,9 +709,10 @@ def test_a_range_download_the_client_abandons_stops_being_read_and_sent(
             assert sock.recv(4096).startswith(b"HTTP/1.1 206")
     first = _bytes_served(server) - before
     # Nothing more goes out once the clients are gone, and not the whole files: the server
-    # notices a vanished client within milliseconds, after a few MB (100 % without the watch).
+    # notices a vanished client within a few MB (100 % without the watch).
     assert _bytes_served(server) - before == first
-    assert first < 10 * rec["size"] * 0.75  # measured: 24-45 %
+    # Measured: 15-18 % (80-90 % on a fast machine when the watcher could not hear Granian).
+    assert first < 10 * rec["size"] * 0.5
     body = download(server, key, rec["id"])
     assert len(body) == rec["size"]
 
