@@ -29,7 +29,7 @@ from bench import data as bench_data
 from bench import encoding, env, load, report, servers
 from bench.procstat import Sampler
 from bench.scenarios import SCENARIOS, Scenario
-from bench.slow_readers import slow_readers
+from bench.slow_readers import SLOW_VARIANTS, slow_readers
 
 ORDER = ("kallrec", "nginx", "baseline", "offload")  # kallrec first: it makes the metadata JSON
 
@@ -252,9 +252,11 @@ def main() -> None:
         )
         loads.append(os.getloadavg()[0])
         if not args.no_slow:
-            # Plain GETs (Granian's pathsend), then what a browser sends first (a 206 that
-            # kallrec streams itself); memory that is not given back shows up in the second.
-            for variant, extra in (("GET", {}), ("Range: bytes=0-", {"Range": "bytes=0-"})):
+            # Plain GETs (Granian's pathsend), what a browser sends first (the whole file as
+            # a 206, also pathsend), then a seek (a suffix kallrec streams in pieces: a paused
+            # player after a seek). Memory not given back shows up in the next idle column.
+            for variant in SLOW_VARIANTS:
+                extra = {"Range": variant.removeprefix("Range: ")} if variant != "GET" else {}
                 for t in targets:
                     time.sleep(1)
                     rep = slow_readers(

@@ -17,6 +17,14 @@ from dataclasses import asdict, dataclass
 
 from bench.procstat import Sampler, rss_bytes, tree
 
+# What the stalled clients send, in the order they run: a plain download; what an `<audio>`
+# element sends first; what it sends after the listener seeks 4 minutes into the call.
+SLOW_VARIANTS = ("GET", "Range: bytes=0-", "Range: bytes=1000000-")
+BROWSER = {
+    "Range: bytes=0-": "what a browser sends first",
+    "Range: bytes=1000000-": "a browser's seek, then paused",
+}
+
 
 @dataclass
 class SlowReport:
