@@ -29,7 +29,7 @@ from bench import data as bench_data
 from bench import encoding, env, load, report, servers
 from bench.procstat import Sampler
 from bench.scenarios import SCENARIOS, Scenario
-from bench.slow_readers import SLOW_VARIANTS, slow_readers
+from bench.slow_readers import SLOW_VARIANTS, slow_readers, variant_headers
 
 ORDER = ("kallrec", "nginx", "baseline", "offload")  # kallrec first: it makes the metadata JSON
 
@@ -256,14 +256,13 @@ def main() -> None:
             # a 206, also pathsend), then a seek (a suffix kallrec streams in pieces: a paused
             # player after a seek). Memory not given back shows up in the next idle column.
             for variant in SLOW_VARIANTS:
-                extra = {"Range": variant.removeprefix("Range: ")} if variant != "GET" else {}
                 for t in targets:
                     time.sleep(1)
                     rep = slow_readers(
                         t.roots,
                         t.port,
                         t.paths["large"],
-                        {**t.auth, **extra},
+                        {**t.auth, **variant_headers(variant)},
                         healthz=t.base_url + t.ready_path,
                         hold=2.0 if args.quick else 5.0,
                     )

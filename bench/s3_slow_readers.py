@@ -22,7 +22,7 @@ from tests.storage.moto_s3 import MotoProcess
 
 from bench import data as bench_data
 from bench import servers
-from bench.slow_readers import slow_readers
+from bench.slow_readers import SEEK, slow_readers, variant_headers
 
 MiB = 2**20
 
@@ -54,18 +54,18 @@ def main() -> None:
             servers.wait_port(port, proc.popen, workdir / "s3.log")
             path = f"/v1/recordings/{data['large']['id']}/audio"
             auth = {"Authorization": f"Bearer {data['key']}"}
-            for extra in ({}, {"Range": "bytes=1000000-"}):
+            for variant in ("GET", SEEK):
                 rep = slow_readers(
                     [proc.pid],
                     port,
                     path,
-                    {**auth, **extra},
+                    {**auth, **variant_headers(variant)},
                     healthz=f"http://127.0.0.1:{port}/healthz",
                     hold=3.0,
                 )
                 per = rep.growth / 1024 / max(1, rep.read_ok)
                 print(
-                    f"S3, {extra.get('Range', 'GET')}: {rep.read_ok}/{rep.clients} stalled; "
+                    f"S3, {variant}: {rep.read_ok}/{rep.clients} stalled; "
                     f"RSS idle {rep.idle_rss / MiB:.0f} MiB, peak {rep.peak_rss / MiB:.0f} MiB, "
                     f"{per:.0f} KiB per stalled client",
                     flush=True,

@@ -19,11 +19,17 @@ from bench.procstat import Sampler, rss_bytes, tree
 
 # What the stalled clients send, in the order they run: a plain download; what an `<audio>`
 # element sends first; what it sends after the listener seeks 4 minutes into the call.
-SLOW_VARIANTS = ("GET", "Range: bytes=0-", "Range: bytes=1000000-")
+SEEK = "Range: bytes=1000000-"
 BROWSER = {
     "Range: bytes=0-": "what a browser sends first",
-    "Range: bytes=1000000-": "a browser's seek, then paused",
+    SEEK: "a browser's seek, then paused",
 }
+SLOW_VARIANTS = ("GET", *BROWSER)
+
+
+def variant_headers(variant: str) -> dict[str, str]:
+    """The header a variant adds to the GET: none, or its Range."""
+    return {} if variant == "GET" else {"Range": variant.removeprefix("Range: ")}
 
 
 @dataclass
