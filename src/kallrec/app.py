@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Route, Router, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -22,6 +22,7 @@ from kallrec.errors import (
     ApiError,
     MethodNotAllowed,
     NotFound,
+    RequestTimeout,
     ServerError,
     StorageUnavailable,
     render_error,
@@ -92,10 +93,15 @@ ROUTES = [
     route("/metrics", GET=system.metrics),
     route("/openapi.json", GET=system.openapi_json),
     route("/docs", GET=system.docs),
+    route(f"/docs/{system.REDOC}", GET=system.docs_asset),
 ]
 
 
 _RECORDINGS = "/v1/recordings/"
+# Methods whose request body kallrec may read (and so may wait for).
+_BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
+# On every response: a browser never guesses another type than the one we send.
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 def hot_route(scope: Scope) -> tuple[Route, ASGIApp] | None:
@@ -181,13 +187,15 @@ class KallrecApp:
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                extra = [(b"x-request-id", request_id.encode())]
+                extra = [(b"x-request-id", request_id.encode()), _NOSNIFF]
                 extra += [
                     (k.encode(), v.encode()) for k, v in state.get("rate_headers", {}).items()
                 ]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
+        if scope["method"] in _BODY_METHODS:
+            receive = _body_deadline(receive, self.settings.body_timeout_seconds)
         try:
             try:
                 hot = hot_route(scope)
@@ -206,6 +214,9 @@ class KallrecApp:
                     "Audio storage is unavailable right now; try again shortly.", retry_after=5
                 )
             await self._send_error(exc, request_id, scope, send_with_headers)
+        except ClientDisconnect:
+            status = 499  # nginx's "client closed request", for the metrics
+            log.info("request %s: the client went away while sending its body", request_id)
         except Exception:
             if response_started:  # the client went away mid-body, or storage failed mid-read
                 log.warning("request %s ended early", request_id, exc_info=True)
@@ -231,6 +242,30 @@ class KallrecApp:
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
         body_out = b"" if scope["method"] == "HEAD" else body
         await send({"type": "http.response.body", "body": body_out, "more_body": False})
+
+
+def _body_deadline(receive: Receive, seconds: float) -> Receive:
+    """``receive`` that gives up on a request body that stops arriving for ``seconds``.
+
+    Granian closes connections that never finish their request head, but a body that stalls
+    would hold its slot (and the handler) forever. Only the body is timed: once it is complete,
+    receive() is left to wait for the disconnect that downloads listen for."""
+    complete = False
+
+    async def receive_body() -> Message:
+        nonlocal complete
+        if complete:
+            return await receive()
+        with anyio.move_on_after(seconds):
+            message = await receive()
+            complete = message["type"] != "http.request" or not message.get("more_body")
+            return message
+        raise RequestTimeout(
+            f"The request body stopped arriving for {seconds:g} seconds.",
+            headers={"connection": "close"},
+        )
+
+    return receive_body
 
 
 def create_app(settings: Settings | None = None, *, background: bool = True) -> KallrecApp:

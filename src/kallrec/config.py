@@ -64,10 +64,17 @@ class Settings:
     # Which replica this is; jobs that need this replica's disk (live tracks) carry it.
     node_id: str = ""
     http1_buffer_size: int = 65536
-    # Requests (downloads, live streams) one worker serves at once; more wait for a slot.
-    # Granian's own default is backlog / workers (512 with two workers): 1,000 clients that
-    # stopped reading could then leave the rest of a worker's clients waiting indefinitely.
-    worker_concurrency: int = 2048
+    # Connections one worker holds at once (downloads, live streams, idle keep-alives, and
+    # connections still sending their request); more wait for a slot. Granian's own default is
+    # backlog / workers (512 with two workers): 1,000 clients that stopped reading could then
+    # leave the rest of a worker's clients waiting indefinitely. Large enough that thousands of
+    # silent sockets (closed after header_timeout_seconds) leave room for everyone else.
+    worker_concurrency: int = 8192
+    # A connection that has not sent a complete request head this long after it opened (or
+    # after its previous response, on keep-alive) is closed.
+    header_timeout_seconds: float = 10.0
+    # A request body that sends nothing for this long is answered 408 and its connection closed.
+    body_timeout_seconds: float = 30.0
     listen_backlog: int = 4096
     # S3-compatible storage (KALLREC_STORAGE_URL=s3://bucket/prefix). Empty credentials and region
     # fall back to the standard AWS_* variables (and instance credentials) via obstore.
@@ -161,6 +168,9 @@ class Settings:
         for name in ("worker_concurrency", "listen_backlog"):
             if getattr(self, name) < 1:
                 raise SettingsError(f"KALLREC_{name.upper()} must be at least 1.")
+        for name in ("header_timeout_seconds", "body_timeout_seconds"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise SettingsError(f"KALLREC_{name.upper()} must be between 0 and 3600 seconds.")
         if self.database_pool_size < 1:
             raise SettingsError("KALLREC_DATABASE_POOL_SIZE must be at least 1.")
         if self.rate_limit_per_minute < 0:

@@ -12,6 +12,7 @@ and is rendered as a generic 500 without details (the traceback goes to the log 
     │   ├── Conflict             409
     │   ├── Gone                 410
     │   ├── PreconditionFailed   412 precondition_failed
+    │   ├── RequestTimeout       408 request_timeout
     │   ├── RangeNotSatisfiable  416 range_not_satisfiable
     │   ├── PayloadTooLarge      413 file_too_large
     │   ├── UnsupportedMedia     415 unsupported_media_type
@@ -113,6 +114,11 @@ class Gone(InvalidRequest):
 class PreconditionFailed(InvalidRequest):
     status = 412
     default_code = "precondition_failed"
+
+
+class RequestTimeout(InvalidRequest):
+    status = 408
+    default_code = "request_timeout"
 
 
 class RangeNotSatisfiable(InvalidRequest):

@@ -9,15 +9,51 @@ the client), which would cost each process ~20 MiB for nothing.
 
 from __future__ import annotations
 
+import os
+import resource
+from typing import Any
+
 from granian import Granian
-from granian.constants import Interfaces
+from granian.constants import HTTPModes, Interfaces
 from granian.http import HTTP1Settings
 
 from kallrec.config import Settings
+from kallrec.datadir import PRIVATE_UMASK
+
+
+def raise_open_files_limit() -> int:
+    """Lift the soft limit on open files to the hard one (often 1,024 of 1,048,576): every
+    connection is a descriptor, and a worker is meant to hold thousands of them."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        wanted = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError):
+            return soft
+        return wanted
+    return soft
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """Granian's logging configuration plus kallrec's own loggers on the same console at the
+    configured level (Granian's replaces the whole ``loggers`` table, so its two come along);
+    without it only warnings reached the log, through Python's last-resort handler."""
+    level = level.upper()
+    console = {"handlers": ["console"], "level": level, "propagate": False}
+    return {
+        "loggers": {
+            "_granian": console,
+            "granian.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+            "kallrec": console,
+        }
+    }
 
 
 def main() -> None:
     settings = Settings.from_env()
+    os.umask(PRIVATE_UMASK)
+    raise_open_files_limit()
     Granian(
         "kallrec.app:create_app",
         factory=True,
@@ -27,9 +63,19 @@ def main() -> None:
         workers=settings.workers,
         backlog=settings.listen_backlog,
         backpressure=settings.worker_concurrency,
-        # A smaller per-connection buffer bounds memory under many slow readers.
-        http1_settings=HTTP1Settings(max_buffer_size=settings.http1_buffer_size),
+        # HTTP/1 only: in 'auto' mode Granian first waits for the bytes that tell HTTP/1 from
+        # HTTP/2, with no timeout, so a socket that never sends anything holds a slot forever
+        # (2,060 of them starved /healthz). HTTP/1's header timeout starts at accept and also
+        # closes idle keep-alive connections. (Cleartext HTTP/2 has no browser users; a TLS
+        # front speaks HTTP/2 to clients and HTTP/1.1 to kallrec.)
+        http=HTTPModes.http1,
+        http1_settings=HTTP1Settings(
+            header_read_timeout=int(settings.header_timeout_seconds * 1000),
+            # A smaller per-connection buffer bounds memory under many slow readers.
+            max_buffer_size=settings.http1_buffer_size,
+        ),
         log_level=settings.log_level,  # type: ignore[arg-type]
+        log_dictconfig=logging_config(settings.log_level),
         respawn_failed_workers=True,
     ).serve()
 
