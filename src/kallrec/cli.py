@@ -28,6 +28,7 @@ from kallrec.cli_common import (
 )
 from kallrec.client.cli import download
 from kallrec.config import Settings
+from kallrec.datadir import PRIVATE_UMASK, ensure_private_dir
 from kallrec.webhooks_cli import webhooks_app
 
 app = typer.Typer(
@@ -64,7 +65,7 @@ def serve(
 ) -> None:
     """Run the API server (SQLite + local disk by default; nothing else needed)."""
     settings = settings_or_exit(data_dir, host=host, port=port, workers=workers, offload=offload)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(settings.data_dir)
     os.environ.update(settings.to_env())
     # Every worker writes its metrics here; /metrics on any worker reports the sum.
     metrics_dir = settings.data_dir / "run" / "prometheus"
@@ -394,6 +395,7 @@ def purge(
 
 
 def main() -> None:
+    os.umask(PRIVATE_UMASK)  # what kallrec writes into its data directory is its owner's only
     app()
 
 

@@ -11,6 +11,7 @@ import anyio
 
 from kallrec.auth import Authenticator
 from kallrec.config import Settings
+from kallrec.datadir import ensure_private_dir
 from kallrec.db.engine import Database
 from kallrec.db.models import Recording
 from kallrec.db.repository import Repository
@@ -62,6 +63,7 @@ class ReadyRecordings:
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        ensure_private_dir(settings.data_dir)
         self.db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
         self.db.migrate()
         self.repo = Repository(self.db)
