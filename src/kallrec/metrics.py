@@ -20,6 +20,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+# Label values come from fixed sets only, so /metrics stays bounded whatever clients send: any
+# other method (clients may invent them, 1 KB long) is counted as "other", and a path that
+# matches no route as "unmatched" (the caller passes route templates, never raw paths).
+KNOWN_METHODS = frozenset(("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"))
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
 
@@ -80,7 +84,7 @@ class Metrics:
         self._bytes = 0
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
-        key = (route, method, status)
+        key = (route, method if method in KNOWN_METHODS else "other", status)
         self._requests[key] = self._requests.get(key, 0) + 1
         latency = self._latency.get(route)
         if latency is None:
