@@ -11,6 +11,29 @@ MAX_METADATA_KEY_CHARS = 40
 MAX_METADATA_VALUE_CHARS = 500
 
 
+def encodable(value: Any) -> None:
+    """Refuses strings that cannot be stored or sent back as UTF-8: JSON's \\ud800 escapes
+    decode to lone surrogates, which every later read would fail to encode. ``param`` names the
+    first offending field (``metadata[key]``)."""
+    pending: list[tuple[Any, str | None]] = [(value, None)]
+    while pending:  # iterative: a body may nest as deep as the JSON parser allows
+        item, param = pending.pop()
+        if isinstance(item, str):
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                raise InvalidRequest(
+                    f"Invalid {param or 'body'}: text must be valid Unicode (no lone surrogates).",
+                    param=param,
+                ) from None
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                pending.append((key, param))
+                pending.append((child, key if param is None else f"{param}[{key}]"))
+        elif isinstance(item, list):
+            pending.extend((child, param) for child in item)
+
+
 def reject_unknown(body: dict[str, Any], known: set[str], prefix: str = "") -> None:
     for name in body:
         if name not in known:

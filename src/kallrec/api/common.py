@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
+from kallrec import validation
 from kallrec.auth import Principal, extract_key
 from kallrec.db.repository import Page
 from kallrec.errors import InvalidRequest, PayloadTooLarge
@@ -87,8 +88,13 @@ async def json_body(request: Request) -> dict[str, Any]:
         parsed = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise InvalidRequest("The request body is nested too deeply.") from None
+    except ValueError:  # an integer of more digits than Python converts (4,300)
+        raise InvalidRequest("The request body holds a number too long to read.") from None
     if not isinstance(parsed, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    validation.encodable(parsed)
     return parsed
 
 
