@@ -37,7 +37,7 @@ DOC = openapi_document()
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # HEAD is documented where it means something of its own; Starlette adds it to every GET route.
 HEAD_DOCUMENTED = {"/v1/recordings/{recording_id}/audio"}
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"}
+PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/redoc.standalone.js"}
 # /v1 paths that take no key: the signed URL is the authorization (so no rate-limit headers).
 SIGNED = {"/v1/recordings/{recording_id}/download/file"}
 NOW = 1_774_523_060.0

@@ -1197,6 +1197,19 @@ _OPERATIONS: tuple[_Op, ...] = (
             )
         },
     ),
+    _Op(
+        "get",
+        "/docs/redoc.standalone.js",
+        "getDocsScript",
+        "The script of the reference page (Redoc, shipped with kallrec: /docs works offline)",
+        "System",
+        {
+            "200": _ok(
+                "Redoc's standalone bundle.",
+                {"text/javascript": {"schema": {"type": "string"}}},
+            )
+        },
+    ),
 )
 
 

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from importlib import resources
+
 import anyio
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, Response
 
 from kallrec.api.common import json_response, runtime
 from kallrec.openapi import openapi_document
 
+# Redoc 2.5.4 (MIT, see static/redoc.LICENSE.txt) ships inside the package: /docs works offline
+# and loads nothing from other hosts.
+REDOC = "redoc.standalone.js"
 DOCS_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>kallrec API</title>
 <meta name="viewport" content="width=device-width, initial-scale=1"></head>
 <body><redoc spec-url="/openapi.json"></redoc>
 <noscript>The API description is at <a href="/openapi.json">/openapi.json</a>.</noscript>
-<script src="https://cdn.redoc.ly/redoc/v2.1.5/bundles/redoc.standalone.js"></script>
+<script src="/docs/redoc.standalone.js"></script>
 </body></html>"""
 
 
@@ -52,3 +57,10 @@ async def openapi_json(request: Request) -> Response:
 
 async def docs(request: Request) -> Response:
     return HTMLResponse(DOCS_PAGE)
+
+
+async def docs_asset(request: Request) -> Response:
+    path = resources.files("kallrec.static").joinpath(REDOC)
+    return FileResponse(
+        str(path), media_type="text/javascript", headers={"cache-control": "public, max-age=86400"}
+    )
