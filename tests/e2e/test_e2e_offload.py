@@ -340,6 +340,7 @@ def test_offload_answers_like_direct_mode(
     direct, offload = pair.get(method, f"/v1/recordings/{rec_id}/audio", headers)
     assert direct.status_code == status, (direct.status_code, direct.text[:300])
     assert_same(direct, offload)
+    assert offload.headers["x-content-type-options"] == "nosniff"
     if status == 200 and method == "GET":
         assert offload.content == pair.body
 
