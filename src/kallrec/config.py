@@ -57,6 +57,8 @@ class Settings:
     webhook_history_days: int = 30
     # A live session with no audio for this long is ended automatically.
     session_idle_seconds: float = 1800.0
+    # A live chunk may start at most this long after the furthest audio of its session (spec §9).
+    stream_max_timestamp_jump_seconds: float = 60.0
     public_url: str = ""
     offload: str = ""
     offload_prefix: str = "/_kallrec_internal/"
@@ -175,6 +177,10 @@ class Settings:
             raise SettingsError("KALLREC_DATABASE_POOL_SIZE must be at least 1.")
         if self.rate_limit_per_minute < 0:
             raise SettingsError("KALLREC_RATE_LIMIT_PER_MINUTE must be 0 (off) or positive.")
+        if not 0 < self.stream_max_timestamp_jump_seconds <= 3600:
+            raise SettingsError(
+                "KALLREC_STREAM_MAX_TIMESTAMP_JUMP_SECONDS must be between 0 and 3600 seconds."
+            )
         self._validate_storage()
 
     def _validate_storage(self) -> None:
