@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -62,6 +64,14 @@ def test_long_tracks_mix_the_same_across_internal_blocks() -> None:
     total = a.astype(np.int32)
     total[: len(b)] += b
     np.testing.assert_array_equal(mix([a, b]), soft_limit(total))
+
+
+def test_mixing_a_call_block_by_block_equals_mixing_it_whole() -> None:
+    # What finalizing a live session does: any block boundaries, the same samples.
+    a, b = noise(100_003, 30000), noise(100_003, 30000)
+    cuts = [0, 1, 4_097, 65_536, 99_999, 100_003]
+    pieces = [mix([a[x:y], b[x:y]]) for x, y in itertools.pairwise(cuts)]
+    np.testing.assert_array_equal(np.concatenate(pieces), mix([a, b]))
 
 
 def test_tracks_of_different_lengths_are_padded_with_silence() -> None:

@@ -31,6 +31,12 @@ def test_audio_chunk() -> None:
     assert chunk == AudioChunk("agent", 1, 100, b"\xff" * 160)
 
 
+def test_timestamps_are_the_clients_clock_whatever_its_origin() -> None:
+    # Kallglot's own example sends epoch milliseconds (and a large sequence).
+    chunk = parse(audio(timestamp_ms=1_764_000_000_000, sequence=1_764_000_000))
+    assert isinstance(chunk, AudioChunk) and chunk.timestamp_ms == 1_764_000_000_000
+
+
 def test_ping_and_end() -> None:
     assert parse('{"type":"ping"}') == Ping()
     assert parse('{"type":"session.end"}') == End()
@@ -46,7 +52,9 @@ def test_ping_and_end() -> None:
         (audio(sequence=-1), "invalid_message"),
         (audio(sequence="1"), "invalid_message"),
         (audio(timestamp_ms=True), "invalid_message"),
-        (audio(timestamp_ms=10**12), "invalid_message"),
+        (audio(timestamp_ms=2**53 + 1), "invalid_message"),
+        (audio(timestamp_ms=-1), "invalid_message"),
+        (audio(timestamp_ms=1.5), "invalid_message"),
         (
             audio(audio={"encoding": "pcm16", "sample_rate_hz": 8000, "payload": ""}),
             "invalid_audio_format",

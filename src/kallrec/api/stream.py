@@ -8,6 +8,7 @@ nor a killed server loses what was received.
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import time
 from typing import Any
@@ -17,7 +18,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from kallrec import timeutil
 from kallrec.db.models import Session
+from kallrec.download_links import signing_secret
 from kallrec.events import session_event
+from kallrec.live import stream_tokens
 from kallrec.live.messages import AudioChunk, End, Ping, StreamError, parse
 from kallrec.recordings import end_session
 from kallrec.runtime import Runtime
@@ -57,37 +60,48 @@ async def _refuse(ws: WebSocket, close_code: int, code: str, message: str) -> No
 
 
 async def _admit(rt: Runtime, ws: WebSocket, session_id: str) -> Session | None:
-    """The session if the token opens it, after telling the client why not otherwise."""
+    """The session if the token opens it, after telling the client why not otherwise.
+
+    Only a token issued for this very session learns anything about it (that it ended: 4009);
+    any other is invalid (4001) whatever the session's state, owner or existence."""
     token = ws.query_params.get("token") or ""
-    by_token = (
-        await anyio.to_thread.run_sync(rt.repo.get_session_by_token, token) if token else None
-    )
-    if by_token is None:
+    secret = await anyio.to_thread.run_sync(signing_secret, rt.settings)
+    session = None
+    if stream_tokens.issued_for(token, session_id, secret):
         session = await anyio.to_thread.run_sync(rt.repo.get_session_any, session_id)
-        if session is not None and session.status == "ended":
-            await _refuse(ws, CLOSE_SESSION_ENDED, "session_ended", "This session has ended.")
-        else:
+    elif token:
+        # The current token of some session (the MAC may be another host's, or an older shape).
+        session = await anyio.to_thread.run_sync(rt.repo.get_session_by_token, token)
+        if session is not None and session.id != session_id:
             await _refuse(
-                ws,
-                CLOSE_TOKEN_EXPIRED,
-                "invalid_token",
-                "The stream token is invalid or expired; GET the session for a fresh one.",
+                ws, CLOSE_WRONG_SESSION, "wrong_session", "This token is for another session."
             )
-        return None
-    if by_token.id != session_id:
+            return None
+    if session is None:
         await _refuse(
-            ws, CLOSE_WRONG_SESSION, "wrong_session", "This token is for another session."
+            ws,
+            CLOSE_TOKEN_EXPIRED,
+            "invalid_token",
+            "The stream token is invalid or expired; GET the session for a fresh one.",
         )
         return None
-    if (by_token.stream_token_expires_at or 0) < timeutil.now():
+    if session.status == "ended":
+        await _refuse(ws, CLOSE_SESSION_ENDED, "session_ended", "This session has ended.")
+        return None
+    current = session.stream_token or ""
+    if (
+        not hmac.compare_digest(token.encode(), current.encode())
+        or not stream_tokens.current_shape(token)
+        or (session.stream_token_expires_at or 0) < timeutil.now()
+    ):
         await _refuse(
             ws,
             CLOSE_TOKEN_EXPIRED,
             "token_expired",
-            "The stream token has expired; GET the session for a fresh one.",
+            "The stream token has expired or was replaced; GET the session for a fresh one.",
         )
         return None
-    return by_token
+    return session
 
 
 async def session_stream(ws: WebSocket) -> None:
@@ -152,6 +166,7 @@ async def _receive_loop(
 ) -> None:
     bucket = _Bucket()
     last_touch = time.monotonic()
+    max_jump_ms = round(rt.settings.stream_max_timestamp_jump_seconds * 1000)
     while True:
         try:
             message = await ws.receive()
@@ -168,14 +183,16 @@ async def _receive_loop(
             continue
         try:
             parsed = parse(text)
+            if isinstance(parsed, AudioChunk) and session.recording_enabled:
+                # Refused (timestamp_out_of_range) before anything is written.
+                tracks.write(
+                    parsed.speaker, parsed.timestamp_ms, parsed.mulaw, max_jump_ms=max_jump_ms
+                )
         except StreamError as exc:
             await _error(ws, exc.code, exc.message)
             continue
         if isinstance(parsed, AudioChunk):
-            if not session.recording_enabled:
-                continue
-            tracks.write(parsed.speaker, parsed.timestamp_ms, parsed.mulaw)
-            if time.monotonic() - last_touch > TOUCH_SECONDS:
+            if session.recording_enabled and time.monotonic() - last_touch > TOUCH_SECONDS:
                 last_touch = time.monotonic()
                 await anyio.to_thread.run_sync(
                     rt.repo.touch_session_audio, session.id, timeutil.now()

@@ -11,8 +11,9 @@ SPEAKERS = ("agent", "customer")
 MAX_MESSAGE_BYTES = 256 * 1024
 # Chunks are ~20-200 ms; two seconds of μ-law is a generous ceiling.
 MAX_CHUNK_BYTES = 16_000
-# Timestamps place audio in a file; bound them so a bogus value cannot make a huge sparse file.
-MAX_TIMESTAMP_MS = 12 * 3600 * 1000
+# The client's clock, whatever its origin (0, 30,000, epoch ms): any integer JSON carries exactly.
+# Where a chunk may land relative to the session's audio is live/timeline.py's business.
+MAX_TIMESTAMP_MS = 2**53
 MAX_SEQUENCE = 2**53
 
 
