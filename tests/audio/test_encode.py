@@ -1,4 +1,5 @@
 import io
+import itertools
 import threading
 
 import av
@@ -10,7 +11,9 @@ from kallrec.audio.encode import (
     DEFAULT_BITRATE,
     DEFAULT_QUALITY,
     encode_mp3,
+    encode_mp3_blocks,
     encode_mp3_to_file,
+    encode_pcm_file,
 )
 
 RATE = 8000
@@ -94,6 +97,21 @@ def test_streaming_writer_matches_one_shot_and_counts_bytes() -> None:
     written = encode_mp3_to_file(samples, dest, bitrate_kbps=24, quality=DEFAULT_QUALITY)
     assert written == len(dest.getvalue()) > 0
     assert dest.getvalue() == encode_mp3(samples, bitrate_kbps=24)
+
+
+def test_blocks_of_any_size_encode_like_one_array(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    samples = speechlike(20.0)
+    cuts = [0, 1, 577, 70_000, 150_001, len(samples)]
+    blocks = [samples[x:y] for x, y in itertools.pairwise(cuts)]
+    whole = encode_mp3(samples, bitrate_kbps=24)
+    dest = io.BytesIO()
+    assert encode_mp3_blocks(iter(blocks), dest, bitrate_kbps=24) == len(whole)
+    assert dest.getvalue() == whole
+    pcm = tmp_path / "call.pcm"
+    samples.astype("<i2").tofile(pcm)
+    from_file = io.BytesIO()
+    assert encode_pcm_file(pcm, from_file, bitrate_kbps=24) == (len(whole), len(samples))
+    assert from_file.getvalue() == whole
 
 
 def test_defaults() -> None:

@@ -25,6 +25,8 @@ nothing here holds a Python-level lock.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterable
+from pathlib import Path
 from typing import BinaryIO
 
 import lameenc
@@ -42,7 +44,9 @@ __all__ = [
     "DEFAULT_BITRATE",
     "DEFAULT_QUALITY",
     "encode_mp3",
+    "encode_mp3_blocks",
     "encode_mp3_to_file",
+    "encode_pcm_file",
 ]
 
 DEFAULT_BITRATE = 32
@@ -73,16 +77,62 @@ def encode_mp3_to_file(
     quality: int = DEFAULT_QUALITY,
 ) -> int:
     """Encode like ``encode_mp3`` but write to ``dest`` block by block; return the bytes written."""
-    encoder = _encoder(bitrate_kbps, quality)
     if samples.dtype.kind != "i" or samples.dtype.itemsize != 2 or samples.ndim != 1:
         raise ValueError("encode_mp3() takes 1-D int16 mono samples")
-    # LAME reads native-endian int16; a byte-swapped or strided array is converted once.
-    samples = np.ascontiguousarray(samples, dtype=np.int16)
+    blocks = (
+        samples[start : start + _BLOCK_SAMPLES] for start in range(0, len(samples), _BLOCK_SAMPLES)
+    )
+    return encode_mp3_blocks(blocks, dest, bitrate_kbps=bitrate_kbps, quality=quality)
+
+
+def encode_mp3_blocks(
+    blocks: Iterable[npt.NDArray[np.int16]],
+    dest: BinaryIO,
+    *,
+    bitrate_kbps: int = DEFAULT_BITRATE,
+    quality: int = DEFAULT_QUALITY,
+) -> int:
+    """Encode consecutive blocks of 1-D int16 mono samples (any sizes) as one MP3 written to
+    ``dest``; return the bytes written. LAME keeps its state between calls, so the output is
+    the same as encoding all the samples at once, and memory stays that of one block."""
+    encoder = _encoder(bitrate_kbps, quality)
     written = 0
-    for start in range(0, len(samples), _BLOCK_SAMPLES):
-        written += _write(dest, encoder.encode(samples[start : start + _BLOCK_SAMPLES].tobytes()))
+    for block in blocks:
+        if block.dtype.kind != "i" or block.dtype.itemsize != 2 or block.ndim != 1:
+            raise ValueError("encode_mp3() takes 1-D int16 mono samples")
+        # LAME reads native-endian int16; a byte-swapped or strided block is converted once.
+        block = np.ascontiguousarray(block, dtype=np.int16)
+        for start in range(0, len(block), _BLOCK_SAMPLES):
+            chunk = block[start : start + _BLOCK_SAMPLES]
+            written += _write(dest, encoder.encode(chunk.tobytes()))
     written += _write(dest, encoder.flush())
     return written
+
+
+def encode_pcm_file(
+    source: Path,
+    dest: BinaryIO,
+    *,
+    bitrate_kbps: int = DEFAULT_BITRATE,
+    quality: int = DEFAULT_QUALITY,
+) -> tuple[int, int]:
+    """Encode a raw little-endian 16-bit mono PCM file at 8 kHz, reading it block by block;
+    return (MP3 bytes written, samples read)."""
+    _encoder(bitrate_kbps, quality)  # a bad setting is refused before anything is read
+    count = 0
+
+    def blocks() -> Iterable[npt.NDArray[np.int16]]:
+        nonlocal count
+        with source.open("rb") as fh:
+            while True:
+                block = np.fromfile(fh, dtype="<i2", count=_BLOCK_SAMPLES)
+                if not len(block):
+                    return
+                count += len(block)
+                yield block
+
+    written = encode_mp3_blocks(blocks(), dest, bitrate_kbps=bitrate_kbps, quality=quality)
+    return written, count
 
 
 def _encoder(bitrate_kbps: int, quality: int) -> lameenc.Encoder:

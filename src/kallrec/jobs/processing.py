@@ -30,12 +30,9 @@ def audio_key(org_id: str, recording_id: str) -> str:
 
 def _encode(pcm_path: Path, mp3_path: Path, bitrate: int) -> tuple[int, str, float]:
     # The audio stack is loaded on first use: a worker that only serves never needs it.
-    import numpy as np
-
     from kallrec.audio.decode import TARGET_RATE
-    from kallrec.audio.encode import encode_mp3_to_file
+    from kallrec.audio.encode import encode_pcm_file
 
-    samples = np.fromfile(pcm_path, dtype="<i2")
     digest = hashlib.sha256()
 
     class _Hashing:
@@ -46,9 +43,10 @@ def _encode(pcm_path: Path, mp3_path: Path, bitrate: int) -> tuple[int, str, flo
             digest.update(data)
             return self.fh.write(data)  # type: ignore[no-any-return]
 
+    # Read and encoded block by block: a call of any length costs the memory of one block.
     with open(mp3_path, "wb") as fh:
-        size = encode_mp3_to_file(samples, _Hashing(fh), bitrate_kbps=bitrate)  # type: ignore[arg-type]
-    return size, digest.hexdigest(), len(samples) / TARGET_RATE
+        size, samples = encode_pcm_file(pcm_path, _Hashing(fh), bitrate_kbps=bitrate)  # type: ignore[arg-type]
+    return size, digest.hexdigest(), samples / TARGET_RATE
 
 
 async def process_recording(rt: Runtime, recording_id: str) -> None:
