@@ -15,7 +15,7 @@ async def test_create_returns_201_with_a_stream_token(client, caller) -> None:
     assert session["object"] == "session"
     assert session["status"] == "created"
     assert session["recording"] == {"enabled": True, "channels": "mixed"}
-    assert session["stream"]["token"].startswith("kst_")
+    assert session["stream"]["token"].startswith("kst_test_")  # the mode, as Kallglot's
     assert session["stream"]["url"] == f"ws://kallrec.test/v1/sessions/{session['id']}/connect"
     assert session["created_at"].endswith("Z")
     assert session["started_at"] is None and session["duration"] is None
@@ -145,3 +145,46 @@ async def test_an_oversized_json_body_is_413_before_it_is_read_whole(client, cal
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_too_large"
+
+
+async def test_a_read_only_key_sees_no_stream_token(client, caller, make_caller) -> None:
+    created = (await client.post("/v1/sessions", headers=caller.headers, json=BODY)).json()
+    reader = make_caller(scopes=("sessions:read",))
+    got = await client.get(f"/v1/sessions/{created['id']}", headers=reader.headers)
+    assert got.status_code == 200
+    assert got.json()["status"] == "created" and got.json()["stream"] is None
+    writer = await client.get(f"/v1/sessions/{created['id']}", headers=caller.headers)
+    assert writer.json()["stream"]["token"] == created["stream"]["token"]
+
+
+async def test_a_read_only_key_cannot_end_the_session(client, caller, make_caller) -> None:
+    created = (await client.post("/v1/sessions", headers=caller.headers, json=BODY)).json()
+    reader = make_caller(scopes=("sessions:read",))
+    ended = await client.post(f"/v1/sessions/{created['id']}/end", headers=reader.headers)
+    assert ended.status_code == 403
+    assert ended.json()["error"]["type"] == "permission_error"
+    got = await client.get(f"/v1/sessions/{created['id']}", headers=caller.headers)
+    assert got.json()["status"] == "created"
+
+
+async def test_a_read_only_key_does_not_refresh_an_expired_token(
+    client, caller, make_caller, runtime
+) -> None:
+    created = (await client.post("/v1/sessions", headers=caller.headers, json=BODY)).json()
+    runtime.repo.replace_stream_token(created["id"], created["stream"]["token"], 0.0)  # expired
+    reader = make_caller(scopes=("sessions:read",))
+    await client.get(f"/v1/sessions/{created['id']}", headers=reader.headers)
+    assert runtime.repo.get_session_any(created["id"]).stream_token_expires_at == 0.0
+    fresh = (await client.get(f"/v1/sessions/{created['id']}", headers=caller.headers)).json()
+    assert fresh["stream"]["token"] != created["stream"]["token"]
+    assert fresh["stream"]["token"].startswith("kst_test_")
+
+
+async def test_a_token_of_the_earlier_shape_is_replaced_for_a_write_key(client, caller, runtime):
+    # Minted before tokens went to write keys only (a read key may have seen it): replaced on
+    # the next GET by a writer even though it has not expired.
+    created = (await client.post("/v1/sessions", headers=caller.headers, json=BODY)).json()
+    old = "kst_" + "A" * 32
+    runtime.repo.replace_stream_token(created["id"], old, 4e9)
+    fresh = (await client.get(f"/v1/sessions/{created['id']}", headers=caller.headers)).json()
+    assert fresh["stream"]["token"].startswith("kst_test_")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
 import anyio
@@ -20,11 +19,15 @@ from kallrec.api.common import (
 )
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import session_object
+from kallrec.auth import Principal
 from kallrec.db.models import Session
 from kallrec.db.repository import metadata_json
+from kallrec.download_links import signing_secret
 from kallrec.errors import InvalidRequest, missing
 from kallrec.events import session_event
+from kallrec.live import stream_tokens
 from kallrec.recordings import end_session
+from kallrec.runtime import Runtime
 
 SESSION_MODES = (
     "bidirectional_translation",
@@ -43,8 +46,19 @@ def stream_base(request: Request) -> str:
     return "ws" + base.removeprefix("http")
 
 
-def new_stream_token() -> str:
-    return "kst_" + secrets.token_urlsafe(24)
+async def new_stream_token(rt: Runtime, session_id: str, livemode: bool) -> str:
+    """Only ever called on behalf of a key with sessions:write (live/stream_tokens.py)."""
+    secret = await anyio.to_thread.run_sync(signing_secret, rt.settings)
+    return stream_tokens.mint(session_id, livemode, secret)
+
+
+def _visible(session: Session, principal: Principal, stream_url: str) -> dict[str, Any]:
+    """The session as this key may see it: the stream token opens the session for writing, so
+    a key without sessions:write gets ``stream: null`` (spec §9)."""
+    body = session_object(session, stream_url)
+    if "sessions:write" not in principal.scopes:
+        body["stream"] = None
+    return body
 
 
 def _parse_session(body: dict[str, Any]) -> dict[str, Any]:
@@ -85,13 +99,14 @@ async def create_session(request: Request) -> Response:
         rt = runtime(request)
         now = timeutil.now()
         meta = fields.pop("metadata")
+        session_id = ids.new_id("sess")
         session = Session(
-            id=ids.new_id("sess"),
+            id=session_id,
             org_id=principal.org_id,
             livemode=principal.livemode,
             status="created",
             metadata=metadata_json(meta),
-            stream_token=new_stream_token(),
+            stream_token=await new_stream_token(rt, session_id, principal.livemode),
             stream_token_expires_at=now + rt.settings.session_token_ttl_seconds,
             created_at=now,
             started_at=None,
@@ -115,15 +130,23 @@ async def get_session(request: Request) -> Response:
     )
     if session is None:
         raise missing("session", session_id, "session_id")
-    if session.status != "ended" and (session.stream_token_expires_at or 0) <= timeutil.now():
+    if (
+        "sessions:write" in principal.scopes
+        and session.status != "ended"
+        and (
+            (session.stream_token_expires_at or 0) <= timeutil.now()
+            or not stream_tokens.current_shape(session.stream_token or "")
+        )
+    ):
         # Tokens live five minutes; a bridge that must reconnect later fetches a fresh one here.
+        # One minted before tokens went to write keys only opens no stream: replaced at once.
         session = await anyio.to_thread.run_sync(
             rt.repo.replace_stream_token,
             session.id,
-            new_stream_token(),
+            await new_stream_token(rt, session.id, session.livemode),
             timeutil.now() + rt.settings.session_token_ttl_seconds,
         )
-    return json_response(session_object(session, stream_base(request)))
+    return json_response(_visible(session, principal, stream_base(request)))
 
 
 async def end_session_route(request: Request) -> Response:
