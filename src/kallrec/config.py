@@ -11,6 +11,7 @@ import os
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 ENV_PREFIX = "KALLREC_"
@@ -55,6 +56,9 @@ class Settings:
     webhook_timeout_seconds: float = 30.0
     # Finished deliveries, their attempts and events are kept this long for inspection.
     webhook_history_days: int = 30
+    # Networks (comma-separated CIDRs) webhooks may reach although they are not public: loopback,
+    # private, link-local, CGNAT, ... are refused otherwise (spec §9). E.g. 127.0.0.0/8.
+    webhook_allowed_networks: str = ""
     # A live session with no audio for this long is ended automatically.
     session_idle_seconds: float = 1800.0
     # A live chunk may start at most this long after the furthest audio of its session (spec §9).
@@ -160,6 +164,13 @@ class Settings:
             raise SettingsError(
                 "KALLREC_WEBHOOK_RETRY_SCHEDULE must be comma-separated seconds, e.g. '0,60,300'."
             )
+        try:
+            _ = self.webhook_networks
+        except ValueError as exc:
+            raise SettingsError(
+                f"KALLREC_WEBHOOK_ALLOWED_NETWORKS: {exc}; expected comma-separated CIDRs, "
+                "e.g. '127.0.0.0/8,10.1.0.0/16'."
+            ) from None
         if self.database_url:
             from kallrec.db.engine import normalize_url
 
@@ -209,6 +220,13 @@ class Settings:
     @property
     def webhook_delays(self) -> tuple[float, ...]:
         return tuple(float(x) for x in self.webhook_retry_schedule.split(","))
+
+    @property
+    def webhook_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        """KALLREC_WEBHOOK_ALLOWED_NETWORKS parsed (ValueError when it is not valid)."""
+        from kallrec.webhooks.addresses import parse_networks
+
+        return parse_networks(self.webhook_allowed_networks)
 
     def to_env(self) -> dict[str, str]:
         """The environment that reproduces these settings in another process."""

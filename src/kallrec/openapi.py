@@ -25,6 +25,7 @@ from kallrec.db.webhook_repository import DELIVERY_STATUSES
 from kallrec.events import EVENT_TYPES
 from kallrec.importing import IMPORT_CHANNELS
 from kallrec.webhooks.endpoints import ALL_EVENTS, MAX_DESCRIPTION_CHARS, MAX_URL_CHARS
+from kallrec.webhooks.outcomes import CATEGORIES
 from kallrec.webhooks.signing import SECRET_PREFIX
 
 JSON = dict[str, Any]
@@ -379,7 +380,11 @@ def _webhook_schemas() -> JSON:
     """Webhook endpoints and their deliveries (spec §7)."""
     enabled_event = _enum((*EVENT_TYPES, ALL_EVENTS), f"An event type, or `{ALL_EVENTS}` for all.")
     url = _str(
-        "Absolute http(s) URL, with a host; events are POSTed to it.",
+        "Absolute http(s) URL, with a host and without credentials; events are POSTed to it. "
+        "A host that is, or resolves to, a loopback, private, link-local, CGNAT, unspecified, "
+        "multicast or reserved address (in any spelling) is refused (400, param `url`) unless "
+        "the operator allows its network in KALLREC_WEBHOOK_ALLOWED_NETWORKS; the sender checks "
+        "again the address it connects to at every attempt.",
         format="uri",
         minLength=1,
         maxLength=MAX_URL_CHARS,
@@ -509,10 +514,17 @@ def _webhook_schemas() -> JSON:
                     "type": ["integer", "null"],
                     "description": "The receiver's HTTP status; null when none was received.",
                 },
+                "category": _enum(
+                    CATEGORIES,
+                    "What the attempt came to: `http_status` when the receiver answered (the "
+                    "code is `response_status`), otherwise why no answer came. Never error "
+                    "text or the receiver's headers (spec §9).",
+                ),
                 "error": {
                     "type": ["string", "null"],
-                    "description": "Why the attempt failed (a status other than 2xx, a "
-                    "timeout, a connection error, …); null when it succeeded.",
+                    "enum": [*CATEGORIES, None],
+                    "description": "Null when the attempt succeeded; otherwise its `category` "
+                    "(kept for clients written before `category`; it used to hold error text).",
                 },
             }
         ),

@@ -14,7 +14,16 @@ from rich.console import Console
 from rich.table import Table
 
 from kallrec import timeutil
-from kallrec.cli_common import DataDir, Mode, err, fail, out, parse_mode, runtime_or_exit
+from kallrec.cli_common import (
+    DataDir,
+    Mode,
+    err,
+    fail,
+    out,
+    parse_mode,
+    runtime_or_exit,
+    settings_or_exit,
+)
 
 if TYPE_CHECKING:
     pass
@@ -47,8 +56,11 @@ def add(
     data_dir: DataDir = None,
 ) -> None:
     """Add an endpoint; its signing secret is printed once, alone on the last line."""
+    import anyio
+
     from kallrec.errors import ApiError
     from kallrec.webhooks.endpoints import (
+        check_destination,
         new_endpoint,
         validate_description,
         validate_events,
@@ -56,12 +68,15 @@ def add(
     )
 
     livemode = parse_mode(mode)
+    settings = settings_or_exit(data_dir)
     try:
         checked_url = validate_url(url, "URL")
         checked_events = validate_events(
             [e.strip() for e in events.split(",") if e.strip()], "--events"
         )
         checked_description = validate_description(description, "--description")
+        # The operator is held to the same rule as the API: the sender would refuse it anyway.
+        anyio.run(check_destination, checked_url, settings.webhook_networks, "URL")
     except ApiError as exc:
         raise fail(exc.message, 2) from None
     rt = runtime_or_exit(data_dir)
@@ -145,6 +160,7 @@ def deliveries(
     """List deliveries, newest first, with every attempt (status code or error, latency)."""
     from kallrec.db.repository import Page
     from kallrec.db.webhook_repository import DELIVERY_STATUSES
+    from kallrec.webhooks.outcomes import public_category
 
     if status is not None and status not in DELIVERY_STATUSES:
         raise fail(f"--status must be one of {', '.join(DELIVERY_STATUSES)}.", 2)
@@ -161,7 +177,7 @@ def deliveries(
     for record in rows:
         attempts = "\n".join(
             f"#{a.attempt} {a.response_status or '---'} {a.latency_ms:.0f} ms"
-            + (f" {a.error}" if a.error else "")
+            + ("" if a.category is None else f" {public_category(a.category, None)}")
             for a in record.history
         )
         table.add_row(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,8 +12,10 @@ from kallrec.config import Settings
 from kallrec.db.repository import insert_event
 from kallrec.db.webhook_repository import DeliveryRecord, WebhookEndpoint
 from kallrec.runtime import Runtime
+from kallrec.webhooks.addresses import IPAddress, as_address, literal_address
 from kallrec.webhooks.delivery import DeliveryWorker
 from kallrec.webhooks.endpoints import new_endpoint
+from kallrec.webhooks.transport import UnresolvableHost
 
 
 def add_endpoint(
@@ -69,3 +71,25 @@ async def wait_until(check: Callable[[], bool], seconds: float = 10.0) -> None:
             if check():
                 return
             await anyio.sleep(0.02)
+
+
+class FakeDNS:
+    """A resolver (``kallrec.webhooks.transport.Resolver``) answering from a table: numeric hosts
+    as the real one reads them, names from ``names`` (change it at any time: a rebinding), every
+    other name unresolvable. Records each name it was asked for."""
+
+    def __init__(self, names: Mapping[str, Sequence[str]] | None = None) -> None:
+        self.names = {name: list(addresses) for name, addresses in (names or {}).items()}
+        self.asked: list[str] = []
+
+    async def __call__(self, host: str, port: int, **_: Any) -> list[IPAddress]:
+        try:
+            literal = literal_address(host)
+        except ValueError as exc:
+            raise UnresolvableHost(str(exc)) from None
+        if literal is not None:
+            return [literal]
+        self.asked.append(host)
+        if host not in self.names:
+            raise UnresolvableHost(f"{host}: not in the test's DNS")
+        return [as_address(a) for a in self.names[host]]

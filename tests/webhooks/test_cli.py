@@ -96,7 +96,7 @@ def test_list_remove_and_deliveries(data_dir: Path) -> None:
         emit(rt, endpoint, "session.created")
         (claim,) = rt.webhooks.claim_deliveries(1, 60, 8, 4)
         rt.webhooks.record_failure(
-            claim, AttemptResult(1, time.time(), 12.3, 500, "HTTP 500 (not 2xx)"), time.time()
+            claim, AttemptResult(1, time.time(), 12.3, 500, "http_status"), time.time()
         )
         (claim,) = rt.webhooks.claim_deliveries(1, 60, 8, 4)
         rt.webhooks.record_success(claim, AttemptResult(2, time.time(), 4.0, 204, None))
@@ -106,7 +106,7 @@ def test_list_remove_and_deliveries(data_dir: Path) -> None:
     code, shown, _ = run(data_dir, "deliveries", "--endpoint", endpoint.id)
     assert code == 0
     assert claim.id in shown and "succeeded" in shown and "pending" in shown
-    assert "#1 500 12 ms" in shown and "#2 204 4 ms" in shown
+    assert "#1 500 12 ms http_status" in shown and "#2 204 4 ms" in shown
     _, succeeded, _ = run(data_dir, "deliveries", "--status", "succeeded")
     assert claim.id in succeeded and "pending" not in succeeded
     assert run(data_dir, "deliveries", "--status", "lost")[0] == 2

@@ -15,7 +15,12 @@ from tests.webhooks.receiver import Drop, Receiver, Respond
 
 pytestmark = pytest.mark.e2e
 
-ENV = {"KALLREC_WEBHOOK_RETRY_SCHEDULE": "0,0.5,0.5,0.5", "KALLREC_JOB_POLL_SECONDS": "0.05"}
+ENV = {
+    "KALLREC_WEBHOOK_RETRY_SCHEDULE": "0,0.5,0.5,0.5",
+    "KALLREC_JOB_POLL_SECONDS": "0.05",
+    # The receiver is on this host: the operator allows loopback (refused by default).
+    "KALLREC_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+}
 
 
 def test_recording_ready_arrives_once_after_two_failures(tmp_path: Path) -> None:

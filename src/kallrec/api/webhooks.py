@@ -25,6 +25,7 @@ from kallrec.db.repository import UnknownCursor
 from kallrec.db.webhook_repository import DELIVERY_STATUSES, WebhookEndpoint
 from kallrec.errors import InvalidRequest, missing
 from kallrec.webhooks.endpoints import (
+    check_destination,
     delivery_object,
     endpoint_object,
     new_endpoint,
@@ -47,13 +48,12 @@ async def create_webhook_endpoint(request: Request) -> Response:
         for required in ("url", "enabled_events"):
             if required not in body:
                 raise InvalidRequest(f"Missing required parameter: {required}.", param=required)
-        endpoint = new_endpoint(
-            principal.org_id,
-            principal.livemode,
-            validate_url(body["url"]),
-            validate_events(body["enabled_events"]),
-            validate_description(body.get("description")),
-        )
+        url = validate_url(body["url"])
+        events = validate_events(body["enabled_events"])
+        description = validate_description(body.get("description"))
+        # Last: it may look the host name up (spec §9: no loopback, private, … destinations).
+        await check_destination(url, runtime(request).settings.webhook_networks)
+        endpoint = new_endpoint(principal.org_id, principal.livemode, url, events, description)
         await anyio.to_thread.run_sync(runtime(request).webhooks.insert_endpoint, endpoint)
         # The only answer that ever carries the secret (and, through Idempotency-Key, its replay).
         return json_response(endpoint_object(endpoint, with_secret=True), 201)

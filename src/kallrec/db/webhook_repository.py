@@ -7,11 +7,13 @@ deliveries to a sender and records what each attempt got; see ``kallrec.webhooks
 A delivery's ``attempts`` counts attempts *started*: a claim counts one before anything is sent,
 so a sender that dies mid-attempt still uses up budget, and the count is the fencing token that
 keeps a late result from overwriting a newer claim's schedule.
+
+An attempt's ``error`` column holds a category (``kallrec.webhooks.outcomes``), never free text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Self
 
@@ -25,7 +27,8 @@ from kallrec.db.repository import Page, UnknownCursor, _paginate
 
 PENDING, SUCCEEDED, FAILED, CANCELED = "pending", "succeeded", "failed", "canceled"
 DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED, CANCELED)
-LOST_ATTEMPT = "no result recorded: the sender stopped during the attempt (lease expired)"
+# The category of an attempt whose sender died before recording it (its lease ran out).
+LOST_ATTEMPT = "lost"
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,8 @@ class AttemptResult:
     started_at: float
     latency_ms: float
     response_status: int | None
-    error: str | None
+    # Why it failed (a category of kallrec.webhooks.outcomes); None when it succeeded.
+    category: str | None
 
 
 @dataclass(frozen=True)
@@ -179,36 +183,60 @@ class WebhookRepository:
             ).scalar()
 
     def claim_deliveries(
-        self, limit: int, lease_seconds: float, max_attempts: int, per_endpoint: int
+        self,
+        limit: int,
+        lease_seconds: float,
+        max_attempts: int,
+        per_endpoint: int,
+        per_org: int | None = None,
     ) -> list[ClaimedDelivery]:
         """Leases up to ``limit`` due deliveries for one attempt each.
 
         Due: pending, ``next_attempt_at`` reached, not leased (or the lease ran out: its sender
         died), endpoint not deleted. The select and the lease happen in one write transaction
         (``BEGIN IMMEDIATE``), so concurrent claimers, in this process or another, never get the
-        same delivery. No endpoint gets more than ``per_endpoint`` leases at once across all
-        senders, so one slow receiver cannot occupy every sending slot.
+        same delivery.
+
+        Fair to receivers and to organizations: no endpoint gets more than ``per_endpoint``
+        leases at once, and no organization more than ``per_org`` (None: no limit), counted
+        across all senders; and the deliveries are taken round-robin across organizations
+        (each one's oldest due first), so an organization with a backlog of slow or hung
+        receivers holds a bounded share of the sending slots and never delays another's events
+        behind its own. (On PostgreSQL, claimers racing in separate transactions may each see
+        the same counts, so a cap can be exceeded by the claims made at that same moment.)
         """
         d, we, ev, at = t.webhook_deliveries, t.webhook_endpoints, t.events, t.webhook_attempts
         now = timeutil.now()
         with self.db.write() as conn:
-            busy: dict[str, int] = {
-                endpoint_id: count
-                for endpoint_id, count in conn.execute(
-                    select(d.c.endpoint_id, func.count())
-                    .where(d.c.status == PENDING, d.c.lease_until > now)
-                    .group_by(d.c.endpoint_id)
+            # Leases held right now, per endpoint and per organization.
+            by_endpoint: dict[str, int] = {}
+            by_org: dict[str, int] = {}
+            for endpoint_id, org_id, count in conn.execute(
+                select(d.c.endpoint_id, we.c.org_id, func.count())
+                .join(we, we.c.id == d.c.endpoint_id)
+                .where(d.c.status == PENDING, d.c.lease_until > now)
+                .group_by(d.c.endpoint_id, we.c.org_id)
+            ):
+                by_endpoint[endpoint_id] = count
+                by_org[org_id] = by_org.get(org_id, 0) + count
+
+            def room(endpoint_id: str, org_id: str) -> bool:
+                return by_endpoint.get(endpoint_id, 0) < per_endpoint and (
+                    per_org is None or by_org.get(org_id, 0) < per_org
                 )
-            }
+
             conds: list[Any] = [
                 d.c.status == PENDING,
                 d.c.next_attempt_at <= now,
                 or_(d.c.lease_until.is_(None), d.c.lease_until <= now),
                 we.c.deleted_at.is_(None),
             ]
-            saturated = [e for e, n in busy.items() if n >= per_endpoint]
-            if saturated:
-                conds.append(d.c.endpoint_id.not_in(saturated))
+            full_endpoints = [e for e, n in by_endpoint.items() if n >= per_endpoint]
+            if full_endpoints:
+                conds.append(d.c.endpoint_id.not_in(full_endpoints))
+            full_orgs = [o for o, n in by_org.items() if per_org is not None and n >= per_org]
+            if full_orgs:
+                conds.append(we.c.org_id.not_in(full_orgs))
             # Read them all before writing: updating rows under an open SQLite cursor over the
             # same table may revisit or skip rows.
             rows = (
@@ -221,6 +249,7 @@ class WebhookRepository:
                             d.c.attempts,
                             d.c.lease_until,
                             d.c.updated_at,
+                            we.c.org_id,
                             we.c.url,
                             we.c.secret,
                             ev.c.payload,
@@ -239,7 +268,7 @@ class WebhookRepository:
                 .all()
             )
             claimed: list[ClaimedDelivery] = []
-            for row in rows:
+            for row in _round_robin(rows):
                 if len(claimed) >= limit:
                     break
                 if row["lease_until"] is not None:
@@ -263,9 +292,10 @@ class WebhookRepository:
                         .values(status=FAILED, lease_until=None, updated_at=now)
                     )
                     continue
-                if busy.get(row["endpoint_id"], 0) >= per_endpoint:
+                if not room(row["endpoint_id"], row["org_id"]):
                     continue
-                busy[row["endpoint_id"]] = busy.get(row["endpoint_id"], 0) + 1
+                by_endpoint[row["endpoint_id"]] = by_endpoint.get(row["endpoint_id"], 0) + 1
+                by_org[row["org_id"]] = by_org.get(row["org_id"], 0) + 1
                 attempt = row["attempts"] + 1
                 conn.execute(
                     update(d)
@@ -379,7 +409,7 @@ class WebhookRepository:
                             a["started_at"],
                             a["latency_ms"],
                             a["response_status"],
-                            a["error"],
+                            a["error"],  # the category
                         )
                     )
         return [
@@ -411,6 +441,18 @@ class WebhookRepository:
         return removed
 
 
+def _round_robin(rows: Sequence[RowMapping]) -> Iterator[RowMapping]:
+    """``rows`` (oldest due first) taken one organization at a time: the oldest of each
+    organization, then the second oldest of each, and so on."""
+    queues: dict[str, list[RowMapping]] = {}
+    for row in rows:
+        queues.setdefault(row["org_id"], []).append(row)
+    for depth in range(max((len(q) for q in queues.values()), default=0)):
+        for queue in queues.values():
+            if depth < len(queue):
+                yield queue[depth]
+
+
 def _endpoint_scope(endpoint_id: str, org_id: str | None, livemode: bool | None) -> list[Any]:
     we = t.webhook_endpoints
     conds: list[Any] = [we.c.id == endpoint_id, we.c.deleted_at.is_(None)]
@@ -429,6 +471,6 @@ def _insert_attempt(conn: Connection, delivery_id: str, result: AttemptResult) -
             started_at=result.started_at,
             latency_ms=result.latency_ms,
             response_status=result.response_status,
-            error=None if result.error is None else result.error[:2000],
+            error=result.category,
         )
     )

@@ -12,20 +12,35 @@ How it behaves, and why:
   recorded is one small SQLite write; a recorded 2xx is never sent again.
 * **Anything else fails the attempt**: another status (3xx included: redirects are never
   followed, so a receiver cannot bounce our signed request elsewhere), a timeout, a connection
-  error. Attempt *n* (1-based) runs ``delays[n-1]`` seconds after attempt *n-1*, ±10 % jitter so
-  retries after an outage do not arrive in lockstep; after ``len(delays)`` failed attempts the
-  delivery is ``failed``. The default schedule ``0,60,300,…`` is: now, ~1 min, ~5 min, …
-* **Concurrency.** Up to ``concurrency`` attempts in flight per process, each its own task with
-  its own deadline, and at most ``per_endpoint`` leases per endpoint across all processes: a slow
-  or dead receiver ties up a few slots for at most the timeout, never the whole sender.
+  error, an address that may not be reached. Attempt *n* (1-based) runs ``delays[n-1]`` seconds
+  after attempt *n-1*, ±10 % jitter so retries after an outage do not arrive in lockstep; after
+  ``len(delays)`` failed attempts the delivery is ``failed``. The default schedule
+  ``0,60,300,…`` is: now, ~1 min, ~5 min, …
+* **What is recorded** of an attempt is its category (``kallrec.webhooks.outcomes``: ``timeout``,
+  ``connection_refused``, ``http_status`` with the code, …), never error text or the receiver's
+  headers: the history is readable with ``webhooks:manage`` and must not make the sender a port
+  scanner. The details go to the log.
+* **Only allowed addresses** (spec §9). Every connection resolves the host once, refuses it when
+  any address is loopback, private, link-local, … (unless the operator allowed its network in
+  ``KALLREC_WEBHOOK_ALLOWED_NETWORKS``) and connects to the checked address
+  (``kallrec.webhooks.transport``): a name that changed its address since the endpoint was
+  created (DNS rebinding) is caught at the attempt, as ``blocked_address``.
+* **Fair.** Up to ``concurrency`` attempts in flight per process (64: they wait on the network,
+  not the CPU), each its own task with its own deadline. Across all processes, at most
+  ``per_endpoint`` leases per endpoint and ``per_org`` per organization, and due deliveries are
+  claimed round-robin across organizations (``WebhookRepository.claim_deliveries``): slow or hung
+  receivers tie up at most their own organization's share of the slots, for at most the timeout,
+  so another organization's events go out at once. Each attempt resolves its host on the
+  sender's own threads, so a slow DNS server holds none of the threads the database calls use.
 * **Hygiene.** One shared ``httpx.AsyncClient`` per sender: no redirects, no proxies or netrc from
   the environment (``trust_env=False``), no cookie jar (a receiver's ``Set-Cookie`` is dropped),
-  and nothing of ours but the signed body and the headers below.
+  no credentials from the URL, and nothing of ours but the signed body and the headers below.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -40,21 +55,26 @@ from kallrec import timeutil
 from kallrec.config import Settings
 from kallrec.db.webhook_repository import AttemptResult, ClaimedDelivery, WebhookRepository
 from kallrec.runtime import Runtime
+from kallrec.webhooks import outcomes
+from kallrec.webhooks.addresses import IPNetwork
 from kallrec.webhooks.signing import SIGNATURE_HEADER, signature_header
 
 if TYPE_CHECKING:
     import httpx
 
+    from kallrec.webhooks.transport import Resolver
+
 log = logging.getLogger("kallrec.webhooks")
 
-CONCURRENCY = 8
+CONCURRENCY = 64
 PER_ENDPOINT = 4
+PER_ORG = 8
 # The lease outlives the request deadline by this much, so recording the result (a queued
 # SQLite write) never races another sender taking the same delivery.
 LEASE_MARGIN_SECONDS = 30.0
 MAX_POLL_SECONDS = 0.5
 JITTER = 0.1
-INTERRUPTED = "interrupted: the sender stopped during the attempt"
+INTERRUPTED = outcomes.INTERRUPTED
 
 
 def _version() -> str:
@@ -90,19 +110,29 @@ def delivery_headers(
     }
 
 
-def make_client(timeout: float, concurrency: int = CONCURRENCY) -> httpx.AsyncClient:
+def make_client(
+    timeout: float,
+    allowed: Sequence[IPNetwork],
+    resolve: Resolver,
+    concurrency: int = CONCURRENCY,
+) -> httpx.AsyncClient:
+    """The sender's client: connections only to addresses ``allowed`` by the policy (see
+    ``kallrec.webhooks.transport``), host names looked up with ``resolve``."""
     # Imported on the first delivery: httpx brings Click and Rich (~5 MiB), which a server
     # worker that never sends a webhook should not carry.
     import httpx
 
+    from kallrec.webhooks.transport import GuardedBackend, GuardedTransport
+
+    # Room for every attempt in flight, so none waits for a pooled connection.
+    limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
     return httpx.AsyncClient(
+        transport=GuardedTransport(GuardedBackend(allowed, resolve), limits),
         follow_redirects=False,
         timeout=timeout,
         trust_env=False,
         # A jar whose policy accepts no domain: cookies are neither stored nor sent.
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-        # Room for every attempt in flight, so none waits for a pooled connection.
-        limits=httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency),
     )
 
 
@@ -116,14 +146,19 @@ class DeliveryWorker:
         *,
         concurrency: int = CONCURRENCY,
         per_endpoint: int = PER_ENDPOINT,
+        per_org: int = PER_ORG,
+        resolve: Resolver | None = None,
     ) -> None:
         self.repo = repo
         self.delays = settings.webhook_delays
         self.timeout = settings.webhook_timeout_seconds
+        self.allowed = settings.webhook_networks
         self.lease_seconds = self.timeout + LEASE_MARGIN_SECONDS
         self.poll_seconds = min(settings.job_poll_seconds, MAX_POLL_SECONDS)
         self.concurrency = concurrency
         self.per_endpoint = per_endpoint
+        self.per_org = per_org
+        self.resolve = resolve  # None: the system resolver, on threads of this sender's own
         self._in_flight = 0
         self._wake = asyncio.Event()
 
@@ -141,7 +176,9 @@ class DeliveryWorker:
                     try:
                         claimed = await self._claim_due()
                         if claimed and client is None:
-                            client = make_client(self.timeout, self.concurrency)
+                            client = make_client(
+                                self.timeout, self.allowed, self._resolver(), self.concurrency
+                            )
                         for claim in claimed:
                             self._in_flight += 1
                             tg.start_soon(self._attempt_and_release, client, claim)
@@ -157,6 +194,15 @@ class DeliveryWorker:
                 with anyio.CancelScope(shield=True):
                     await client.aclose()
 
+    def _resolver(self) -> Resolver:
+        if self.resolve is not None:
+            return self.resolve
+        from kallrec.webhooks.transport import system_resolve
+
+        # One thread per attempt in flight at most: lookups never wait for each other.
+        limiter = anyio.CapacityLimiter(self.concurrency)
+        return functools.partial(system_resolve, limiter=limiter)
+
     async def _claim_due(self) -> list[ClaimedDelivery]:
         free = self.concurrency - self._in_flight
         if free <= 0:
@@ -171,6 +217,7 @@ class DeliveryWorker:
             self.lease_seconds,
             len(self.delays),
             self.per_endpoint,
+            self.per_org,
         )
 
     async def _idle_wait(self) -> float:
@@ -199,27 +246,35 @@ class DeliveryWorker:
         body = claim.payload.encode()
         started_at, t0 = timeutil.now(), time.perf_counter()
         response: httpx.Response | None = None
-        error: str | None = None
+        category = outcomes.TIMEOUT
         try:
             request = client.build_request(
                 "POST", claim.url, content=body, headers=delivery_headers(claim, body)
             )
-            # One deadline for the whole exchange: httpx's own timeout is per phase, so a
-            # receiver trickling bytes could otherwise hold the attempt open indefinitely.
-            with anyio.move_on_after(self.timeout):
-                response = await client.send(request, stream=True)
-            if response is None:
-                error = f"timed out: no response within {self.timeout:g} s"
+            if request.url.userinfo:  # refused at creation; an older endpoint may still have it
+                category = outcomes.INVALID_URL
+            else:
+                # One deadline for the whole exchange: httpx's own timeout is per phase, so a
+                # receiver trickling bytes could otherwise hold the attempt open indefinitely.
+                with anyio.move_on_after(self.timeout):
+                    response = await client.send(request, stream=True)
         except anyio.get_cancelled_exc_class():
             await self._record_failure(claim, started_at, t0, None, INTERRUPTED, interrupted=True)
             raise
-        except _http_error() as exc:
-            error = _describe(exc)
-        except Exception as exc:  # e.g. a URL the transport refuses; still a failed attempt
-            log.warning("webhook delivery %s: %r", claim.id, exc)
-            error = _describe(exc)
+        except Exception as exc:
+            category = outcomes.categorize(exc)
+            # The details are for the operator's log only (never the attempt record).
+            log.log(
+                logging.WARNING if category == outcomes.INTERNAL_ERROR else logging.INFO,
+                "webhook %s to %s: %s (%s)",
+                claim.id,
+                claim.endpoint_id,
+                category,
+                _describe(exc),
+                exc_info=category == outcomes.INTERNAL_ERROR,
+            )
         if response is None:
-            await self._record_failure(claim, started_at, t0, None, error)
+            await self._record_failure(claim, started_at, t0, None, category)
             return
         try:
             if response.is_success:
@@ -236,7 +291,7 @@ class DeliveryWorker:
                 )
                 return
             await self._record_failure(
-                claim, started_at, t0, response.status_code, _describe_status(response)
+                claim, started_at, t0, response.status_code, outcomes.HTTP_STATUS
             )
         finally:
             # The answer's body is of no interest; closing discards the connection if unread.
@@ -249,11 +304,11 @@ class DeliveryWorker:
         started_at: float,
         t0: float,
         status: int | None,
-        error: str | None,
+        category: str,
         *,
         interrupted: bool = False,
     ) -> None:
-        result = _result(claim, started_at, t0, status, error)
+        result = _result(claim, started_at, t0, status, category)
         delay = retry_delay(self.delays, claim.attempt)
         if delay is not None and interrupted:
             delay = 0.0  # a shutdown is not the receiver's fault: go again as soon as possible
@@ -266,34 +321,25 @@ class DeliveryWorker:
             claim.endpoint_id,
             claim.attempt,
             len(self.delays),
-            error,
+            category if status is None else f"HTTP {status}",
             "giving up" if retry_at is None else f"next in {delay:.1f} s",
         )
 
 
 def _result(
-    claim: ClaimedDelivery, started_at: float, t0: float, status: int | None, error: str | None
+    claim: ClaimedDelivery,
+    started_at: float,
+    t0: float,
+    status: int | None,
+    category: str | None,
 ) -> AttemptResult:
     latency_ms = (time.perf_counter() - t0) * 1000
-    return AttemptResult(claim.attempt, started_at, latency_ms, status, error)
+    return AttemptResult(claim.attempt, started_at, latency_ms, status, category)
 
 
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _http_error() -> type[Exception]:
-    import httpx  # loaded already: the client exists
-
-    return httpx.HTTPError
-
-
-def _describe_status(response: httpx.Response) -> str:
-    if response.is_redirect:
-        location = response.headers.get("location", "")[:200]
-        return f"HTTP {response.status_code} (redirects are not followed; Location: {location})"
-    return f"HTTP {response.status_code} (not 2xx)"
 
 
 async def delivery_worker(rt: Runtime) -> None:
