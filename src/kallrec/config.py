@@ -97,6 +97,12 @@ class Settings:
     download_url_ttl_seconds: int = 3600
     # HMAC key of those URLs; empty: a random key kept in data_dir (shared by its replicas).
     download_signing_secret: str = field(default="", repr=False)
+    # Converted downloads (GET …/download) kept in storage take at most this many bytes, least
+    # recently used evicted; one that does not fit is converted while it is sent, and not kept.
+    conversion_cache_max_bytes: int = 2 * 1024**3
+    # A storage request (S3 HEAD or GET) with no answer this long fails: 503 storage_unavailable
+    # with Retry-After. Bounds the wait for the first byte only, not a body's transfer.
+    storage_first_byte_timeout_seconds: float = 5.0
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -216,6 +222,14 @@ class Settings:
         for name in ("s3_redirect_ttl_seconds", "download_url_ttl_seconds"):
             if not 1 <= getattr(self, name) <= 7 * 86400:
                 raise SettingsError(f"KALLREC_{name.upper()} must be between 1 and 604800.")
+        if self.conversion_cache_max_bytes < 0:
+            raise SettingsError(
+                "KALLREC_CONVERSION_CACHE_MAX_BYTES must be 0 (keep no conversions) or positive."
+            )
+        if not 0 < self.storage_first_byte_timeout_seconds <= 300:
+            raise SettingsError(
+                "KALLREC_STORAGE_FIRST_BYTE_TIMEOUT_SECONDS must be between 0 and 300 seconds."
+            )
 
     @property
     def webhook_delays(self) -> tuple[float, ...]:
