@@ -10,16 +10,20 @@
 - Failures (refused connections, timeouts, 5xx after a few quick retries, denied credentials)
   become ``StorageError``: the API answers 503 with Retry-After. Nothing is remembered about a
   failure, so the next request after the store is back simply works.
+- A store that accepts connections but does not answer (hung, overloaded, SIGSTOPped) is given
+  ``first_byte_timeout`` (5 s) to answer each HEAD, GET or DELETE: the wait for the response's
+  head, not its body, so a chunk of a slow but live transfer still has the whole request timeout.
+  PUTs are bounded by the request timeout alone (their answer comes after the whole upload).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -42,6 +46,7 @@ FETCH_CHUNK = 8 * 1024 * 1024
 PART_SIZE = 8 * 1024 * 1024
 PART_CONCURRENCY = 4
 PING_KEY = ".kallrec-ping"
+T = TypeVar("T")
 
 # A request path cannot wait out obstore's defaults (10 retries over up to 3 minutes): retry a
 # couple of times quickly, then let the client retry after the 503.
@@ -67,6 +72,7 @@ class S3Options:
     addressing_style: str = "path"  # or "virtual"
     connect_timeout: str = "3s"
     request_timeout: str = "30s"
+    first_byte_timeout: float = 5.0  # seconds
 
     @classmethod
     def from_settings(cls, settings: Settings) -> S3Options:
@@ -76,6 +82,7 @@ class S3Options:
             access_key_id=settings.s3_access_key_id,
             secret_access_key=settings.s3_secret_access_key,
             addressing_style=settings.s3_addressing_style,
+            first_byte_timeout=settings.storage_first_byte_timeout_seconds,
         )
 
     @property
@@ -176,7 +183,7 @@ class S3Storage:
 
     async def stat(self, key: str) -> ObjectInfo | None:
         try:
-            meta = await obstore.head_async(self.store, key)
+            meta = await self._answer(obstore.head_async(self.store, key), f"stat {key}")
         except FileNotFoundError:
             return None
         except (ObstoreError, OSError) as exc:
@@ -198,7 +205,7 @@ class S3Storage:
 
     async def read_all(self, key: str) -> bytes:
         try:
-            result = await obstore.get_async(self.store, key)
+            result = await self._answer(obstore.get_async(self.store, key), f"read {key}")
             return bytes(await result.bytes_async())
         except FileNotFoundError as exc:
             raise ObjectMissing(key) from exc
@@ -215,7 +222,7 @@ class S3Storage:
 
     async def delete(self, key: str) -> None:
         try:
-            await obstore.delete_async(self.store, key)
+            await self._answer(obstore.delete_async(self.store, key), f"delete {key}")
         except FileNotFoundError:
             return
         except (ObstoreError, OSError) as exc:
@@ -266,6 +273,15 @@ class S3Storage:
 
     # -- internals --------------------------------------------------------------------------------
 
+    async def _answer(self, request: Awaitable[T], doing: str) -> T:
+        """The response to ``request``, or StorageError when its head does not come within
+        ``first_byte_timeout`` (the request is dropped)."""
+        with anyio.move_on_after(self.options.first_byte_timeout):
+            return await request
+        raise StorageError(
+            f"could not {doing}: no answer within {self.options.first_byte_timeout:g} s"
+        )
+
     async def _chunks(self, key: str, start: int, end: int, size: int) -> AsyncIterator[bytes]:
         etag: str | None = None
         offset = start
@@ -275,7 +291,10 @@ class S3Storage:
             if etag:
                 options["if_match"] = etag
             try:
-                result = await obstore.get_async(self.store, key, options=options)  # type: ignore[arg-type]
+                result = await self._answer(
+                    obstore.get_async(self.store, key, options=options),  # type: ignore[arg-type]
+                    f"read {key}",
+                )
                 chunk = bytes(await result.bytes_async())
             except FileNotFoundError as exc:
                 raise ObjectMissing(key) from exc
