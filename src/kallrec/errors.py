@@ -158,6 +158,17 @@ class StorageUnavailable(ServerError):
     default_code = "storage_unavailable"
 
 
+# Seconds a client is asked to wait after storage failed or did not answer in time.
+STORAGE_RETRY_AFTER = 5
+
+
+def storage_unavailable(
+    message: str = "The recording's audio cannot be read from storage right now.",
+) -> StorageUnavailable:
+    """The one answer to a storage failure (spec §1.2): 503 storage_unavailable, Retry-After."""
+    return StorageUnavailable(message, retry_after=STORAGE_RETRY_AFTER)
+
+
 def missing(kind: str, object_id: str, param: str) -> NotFound:
     return NotFound(f"No such {kind}: '{object_id}'", param=param)
 

@@ -23,8 +23,8 @@ from kallrec.errors import (
     Gone,
     PreconditionFailed,
     RangeNotSatisfiable,
-    StorageUnavailable,
     missing,
+    storage_unavailable,
 )
 from kallrec.http.conditional import (
     Outcome,
@@ -242,6 +242,4 @@ async def _not_stored(rt: Runtime, rec: Recording) -> NoReturn:
     # database before calling it an outage, so the client gets the 404 or 410 it should.
     fresh = await anyio.to_thread.run_sync(rt.repo.get_recording, rec.org_id, rec.livemode, rec.id)
     servable(fresh, rec.id)
-    raise StorageUnavailable(
-        "The recording's audio cannot be read from storage right now.", retry_after=5
-    )
+    raise storage_unavailable()
