@@ -8,7 +8,8 @@ on several hosts), else a random key created once in the data directory (replica
 which already share the SQLite database there). Rotating the secret invalidates open links.
 
 The signature is checked before anything is looked up, so a forged link learns nothing about
-which recordings exist.
+which recordings exist. Its numbers are checked for shape first (ASCII digits, a dozen at most):
+a 5,000-digit ``expires`` is a malformed link, not a number Python refuses to parse.
 """
 
 from __future__ import annotations
@@ -30,10 +31,16 @@ from kallrec.config import Settings
 SECRET_FILE = "download-signing.key"
 _VERSION = "v1"
 _creating = threading.Lock()  # first requests arrive together, on several threads
+# Unix seconds have 10 digits until the year 2286, sample rates 5: anything longer is not ours.
+_MAX_DIGITS = 12
 
 
 class InvalidLink(Exception):
-    """Forged, altered or incomplete."""
+    """Forged, altered, malformed or incomplete; ``param`` names the part at fault."""
+
+    def __init__(self, reason: str, param: str = "signature") -> None:
+        super().__init__(reason)
+        self.param = param
 
 
 class ExpiredLink(Exception):
@@ -102,12 +109,16 @@ def verify(
     """The (format, sample_rate) a genuine, unexpired link grants; else InvalidLink/ExpiredLink."""
     if not (fmt and sample_rate and expires and signature):
         raise InvalidLink("incomplete")
-    if not (sample_rate.isdigit() and expires.isdigit()):
-        raise InvalidLink("malformed")
-    rate, until = int(sample_rate), int(expires)
+    rate, until = _number(sample_rate, "sample_rate"), _number(expires, "expires")
     expected = _signature(secret, recording_id, fmt, rate, until)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise InvalidLink("bad signature")
     if until <= now:
         raise ExpiredLink(f"expired at {until}")
     return fmt, rate
+
+
+def _number(raw: str, param: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_DIGITS):
+        raise InvalidLink(f"malformed {param}", param)
+    return int(raw)
