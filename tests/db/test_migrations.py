@@ -56,6 +56,8 @@ def test_the_head_known_without_alembic_is_alembics_head(empty_db: Database) -> 
 
 # Columns of schema.py that migrations after 0001 add (0003: node affinity).
 ADDED_AFTER_BASELINE = (("sessions", "stream_node"), ("jobs", "node"))
+# Tables of schema.py that migrations after 0001 create (0004: the conversion cache).
+TABLES_ADDED_AFTER_BASELINE = ("conversion_cache", "conversion_pins")
 
 
 def test_a_database_created_before_migrations_is_adopted_with_its_data(
@@ -67,6 +69,8 @@ def test_a_database_created_before_migrations_is_adopted_with_its_data(
     with empty_db.write() as conn:
         for table, column in ADDED_AFTER_BASELINE:
             conn.exec_driver_sql(f"ALTER TABLE {table} DROP COLUMN {column}")
+        for table in TABLES_ADDED_AFTER_BASELINE:
+            conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.execute(insert(schema.schema_version).values(version=1))
     org, _ = Repository(empty_db).ensure_org("acme", 30)
 

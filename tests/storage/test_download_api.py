@@ -103,7 +103,7 @@ async def test_defaults_are_mp3_at_8000(client, caller, rec) -> None:
 async def test_a_second_request_uses_the_cached_file(client, caller, rec, runtime, monkeypatch):
     calls = []
     real = convert.convert_mp3
-    monkeypatch.setattr(convert, "convert_mp3", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(convert, "convert_mp3", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     _, first = await follow(client, caller, rec, format="wav", sample_rate=22050)
     _, second = await follow(client, caller, rec, format="wav", sample_rate=22050)
     assert first.content == second.content
@@ -116,7 +116,7 @@ async def test_a_second_request_uses_the_cached_file(client, caller, rec, runtim
 async def test_concurrent_requests_convert_once(client, caller, rec, monkeypatch) -> None:
     calls = []
     real = convert.convert_mp3
-    monkeypatch.setattr(convert, "convert_mp3", lambda *a: calls.append(a) or real(*a))
+    monkeypatch.setattr(convert, "convert_mp3", lambda *a, **kw: calls.append(a) or real(*a, **kw))
     bodies: list[bytes] = []
 
     async def one() -> None:

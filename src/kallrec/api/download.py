@@ -9,6 +9,11 @@ recording and its status like /audio, makes (or finds) the converted file in sto
   which needs no key and serves the file with its Content-Type, Content-Length,
   Content-Disposition, HEAD and single byte ranges.
 
+A conversion the cache has no room for (converted.py: the quota is full of conversions being
+read) is not made here: the 302 always goes to the signed URL, which converts it while sending
+it, without ranges, with a Content-Length for WAV (its size is known in advance) and chunked
+otherwise.
+
 A signed URL that was altered or forged answers ``403 invalid_signature``; a genuine one past its
 ``expires`` answers ``403 expired_signature`` (ask /download for a new one). Both are checked
 before any lookup, so a bad link reveals nothing about the recording.
@@ -25,17 +30,18 @@ from kallrec import timeutil
 from kallrec.api.audio import servable
 from kallrec.api.audio_body import HeadersOnly, StoredBody
 from kallrec.api.common import authorize, json_response, runtime
+from kallrec.api.conversion_body import Converting, Pinned
 from kallrec.api.objects import recording_object
 from kallrec.api.representation import encode_headers
 from kallrec.audio.formats import FORMATS, SAMPLE_RATES
-from kallrec.converted import Converted, ensure_converted
+from kallrec.converted import Kept, Unkept, find_or_convert, release
 from kallrec.db.models import Recording
 from kallrec.download_links import ExpiredLink, InvalidLink, signed_path, signing_secret, verify
 from kallrec.errors import (
     InvalidRequest,
     PermissionDenied,
     RangeNotSatisfiable,
-    StorageUnavailable,
+    storage_unavailable,
 )
 from kallrec.http.ranges import RangeNotSatisfiable as Unsatisfiable
 from kallrec.http.ranges import parse_range
@@ -43,7 +49,8 @@ from kallrec.runtime import Runtime
 from kallrec.storage import Presigning, StorageError
 
 PROCESSING_RETRY_AFTER = 2
-STORAGE_RETRY_AFTER = 5
+# The query's spellings of the rates: compared as text, so no number of any length is parsed.
+_RATES = {str(rate): rate for rate in SAMPLE_RATES}
 
 
 async def recording_download(request: Request) -> Response:
@@ -60,14 +67,20 @@ async def recording_download(request: Request) -> Response:
     converted = await _converted(rt, rec, fmt, sample_rate)
     ttl = rt.settings.download_url_ttl_seconds
     expires = int(timeutil.now()) + ttl
-    if rt.settings.s3_redirect != "off" and isinstance(rt.storage, Presigning):
+    presigning = rt.settings.s3_redirect != "off" and isinstance(rt.storage, Presigning)
+    if isinstance(converted, Kept) and presigning:
+        assert isinstance(rt.storage, Presigning)
         location = rt.storage.presign_get(
             converted.key,
             filename=converted.filename,
             content_type=converted.content_type,
             expires=ttl,
         )
+        # S3 sends it to whoever holds the URL, for as long as the URL lives.
+        await release(rt, converted, hold=ttl)
     else:
+        if isinstance(converted, Kept):
+            await release(rt, converted)  # the signed URL's request pins it again
         secret = await anyio.to_thread.run_sync(signing_secret, rt.settings)
         path = signed_path(secret, rec.id, fmt, sample_rate, expires)
         # Relative unless the public URL is known: clients resolve it against the URL they
@@ -94,11 +107,11 @@ async def download_file(request: Request) -> ASGIApp:
             q.get("signature"),
             timeutil.now(),
         )
-    except InvalidLink:
+    except InvalidLink as exc:
         raise PermissionDenied(
             "This download link is not valid: it was altered or is incomplete.",
             code="invalid_signature",
-            param="signature",
+            param=exc.param,
         ) from None
     except ExpiredLink:
         raise PermissionDenied(
@@ -113,7 +126,17 @@ async def download_file(request: Request) -> ASGIApp:
     if rec is not None and rec.deleted_at is not None:
         rec = None
     converted = await _converted(rt, servable(rec, recording_id), fmt, sample_rate)
-    return _file_response(request, rt, converted)
+    if isinstance(converted, Unkept):
+        return _streamed_response(request, rt, converted)
+    try:
+        response = _file_response(request, rt, converted)
+    except BaseException:
+        await release(rt, converted)
+        raise
+    if request.method == "HEAD":
+        await release(rt, converted)
+        return response
+    return Pinned(rt, converted, response)
 
 
 def _conversion_params(request: Request) -> tuple[str, int]:
@@ -121,35 +144,51 @@ def _conversion_params(request: Request) -> tuple[str, int]:
     fmt = q.get("format", "mp3")
     if fmt not in FORMATS:
         raise InvalidRequest(
-            f"Invalid format: {fmt!r}. Expected one of {', '.join(FORMATS)}.", param="format"
+            f"Invalid format: {_shown(fmt)}. Expected one of {', '.join(FORMATS)}.",
+            param="format",
         )
     raw_rate = q.get("sample_rate", "8000")
-    if not raw_rate.isdigit() or int(raw_rate) not in SAMPLE_RATES:
-        rates = ", ".join(str(r) for r in SAMPLE_RATES)
+    if raw_rate not in _RATES:
         raise InvalidRequest(
-            f"Invalid sample_rate: {raw_rate!r}. Expected one of {rates}.", param="sample_rate"
+            f"Invalid sample_rate: {_shown(raw_rate)}. Expected one of {', '.join(_RATES)}.",
+            param="sample_rate",
         )
-    return fmt, int(raw_rate)
+    return fmt, _RATES[raw_rate]
 
 
-async def _converted(rt: Runtime, rec: Recording, fmt: str, sample_rate: int) -> Converted:
+def _shown(value: str) -> str:
+    """A rejected value as the message quotes it: a 5,000-digit one is not echoed whole."""
+    return repr(value if len(value) <= 24 else value[:24] + "…")
+
+
+async def _converted(rt: Runtime, rec: Recording, fmt: str, sample_rate: int) -> Kept | Unkept:
     try:
-        return await ensure_converted(rt, rec, fmt, sample_rate)
+        return await find_or_convert(rt, rec, fmt, sample_rate)
     except StorageError:
-        raise StorageUnavailable(
-            "The recording's audio cannot be read from storage right now.",
-            retry_after=STORAGE_RETRY_AFTER,
-        ) from None
+        raise storage_unavailable() from None
 
 
-def _file_response(request: Request, rt: Runtime, converted: Converted) -> ASGIApp:
-    size, key = converted.size, converted.key
-    headers = {
+def _headers(converted: Kept | Unkept) -> dict[str, str]:
+    return {
         "content-type": converted.content_type,
         "content-disposition": f'attachment; filename="{converted.filename}"',
-        "accept-ranges": "bytes",
         "cache-control": "private",
     }
+
+
+def _streamed_response(request: Request, rt: Runtime, unkept: Unkept) -> ASGIApp:
+    """Made while sent: no ranges (a Range header is ignored, as RFC 9110 allows)."""
+    headers = {**_headers(unkept), "accept-ranges": "none"}
+    if unkept.size is not None:
+        headers["content-length"] = str(unkept.size)
+    if request.method == "HEAD":
+        return HeadersOnly(200, encode_headers(headers))
+    return Converting(rt, unkept, encode_headers(headers), rt.metrics.count_bytes)
+
+
+def _file_response(request: Request, rt: Runtime, converted: Kept) -> ASGIApp:
+    size, key = converted.size, converted.key
+    headers = {**_headers(converted), "accept-ranges": "bytes"}
     if request.method == "HEAD":
         return HeadersOnly(200, encode_headers({**headers, "content-length": str(size)}))
     try:

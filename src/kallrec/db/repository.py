@@ -518,6 +518,10 @@ class Repository:
         if keys:
             with self.db.write() as conn:
                 conn.execute(delete(t.file_reaper).where(t.file_reaper.c.storage_key.in_(keys)))
+                # A removed converted file is no longer in the conversion cache's quota.
+                cc, pins = t.conversion_cache, t.conversion_pins
+                conn.execute(delete(cc).where(cc.c.storage_key.in_(keys)))
+                conn.execute(delete(pins).where(pins.c.storage_key.in_(keys)))
 
     # -- jobs ------------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -128,6 +129,31 @@ file_reaper = Table(
     metadata,
     Column("storage_key", String, primary_key=True),
     Column("remove_after", Float, nullable=False),
+)
+
+# Converted downloads kept in storage under a byte quota, shared by every process and replica
+# (kallrec.converted, kallrec.db.conversion_repository).
+conversion_cache = Table(
+    "conversion_cache",
+    metadata,
+    Column("storage_key", String, primary_key=True),
+    Column("recording_id", String, nullable=False),
+    # Bytes: the file's size once ready; while building, the most it may take (reserved).
+    Column("size", BigInteger, nullable=False),
+    Column("state", String, nullable=False),  # building | ready
+    Column("last_used_at", Float, nullable=False),
+    Index("ix_conversion_cache_lru", "last_used_at"),
+)
+
+# A reader sending a kept conversion, or the process building one, until `until` (renewed while
+# it lasts): a pinned conversion is never evicted.
+conversion_pins = Table(
+    "conversion_pins",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("storage_key", String, nullable=False),
+    Column("until", Float, nullable=False),
+    Index("ix_conversion_pins_key", "storage_key", "until"),
 )
 
 idempotency_keys = Table(
