@@ -207,7 +207,12 @@ def _schemas() -> JSON:
             "source_language": _nullable(language),
             "target_language": _nullable(language),
             "provider": _nullable(_enum(sessions_api.PROVIDERS)),
-            "stream": _nullable(_ref("schemas", "SessionStream")),
+            "stream": {
+                **_nullable(_ref("schemas", "SessionStream")),
+                "description": "How to stream live audio: the URL and a `kst_live_`/`kst_test_` "
+                "token, only for keys with `sessions:write` (the token lets its holder write the "
+                "session). Null for other keys, and once the session has ended.",
+            },
             "recording": _ref("schemas", "SessionRecording"),
             "metadata": _nullable(_ref("schemas", "Metadata")),
             "created_at": _TIMESTAMP,
