@@ -30,7 +30,7 @@ def private_moto() -> Iterator[MotoS3]:
         server.stop()
 
 
-def s3_options(server: MotoS3, **changes: str) -> S3Options:
+def s3_options(server: MotoS3, **changes: object) -> S3Options:
     values = {
         "endpoint_url": server.endpoint,
         "region": REGION,
@@ -41,7 +41,7 @@ def s3_options(server: MotoS3, **changes: str) -> S3Options:
     return S3Options(**values)
 
 
-def s3_storage(server: MotoS3, prefix: str = "kallrec", **changes: str) -> S3Storage:
+def s3_storage(server: MotoS3, prefix: str = "kallrec", **changes: object) -> S3Storage:
     return S3Storage(server.create_bucket(), prefix, s3_options(server, **changes))
 
 

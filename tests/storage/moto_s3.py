@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import signal
 import socket
 import subprocess
 import sys
@@ -148,9 +149,20 @@ class MotoProcess(MotoS3):
         self.stop()
         raise AssertionError(f"moto server not listening after {timeout}s")
 
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections (the kernel completes the handshake),
+        but nothing answers: a hung store."""
+        assert self._proc is not None, "not running"
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGCONT)
+
     def stop(self) -> None:
         if self._proc is None:
             return
+        self.resume()  # a stopped process would not act on SIGTERM
         self._proc.terminate()
         try:
             self._proc.wait(10)

@@ -8,6 +8,7 @@ import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx
 import numpy as np
 import pytest
@@ -103,6 +104,50 @@ async def test_store_down_raises_storage_error_and_recovers(
     assert await store.read_all("k") == b"hello"
     await store.put_file("k2", src)
     assert await store.read_all("k2") == b"new"
+
+
+async def test_a_hung_store_is_a_storage_error_after_the_first_byte_timeout(
+    moto_process: MotoProcess, tmp_path: Path
+) -> None:
+    """SIGSTOP: connections are accepted, nothing answers. Every request that waits for an
+    answer gives up after first_byte_timeout (here 1 s), not obstore's 30 s request timeout."""
+    store = s3_storage(moto_process, first_byte_timeout=1.0)
+    await store.put_file("k", _file(tmp_path, b"hello"))
+    moto_process.pause()
+    try:
+        waits = {
+            "stat": store.stat("k"),
+            "ping": store.ping(),
+            "read": store.read_range("k", 0, 5),
+            "read_all": store.read_all("k"),
+            "fetch": store.fetch_to("k", tmp_path / "copy"),
+            "delete": store.delete("k"),
+        }
+        for call in waits.values():
+            with pytest.raises(StorageError, match=r"no answer within 1 s"):
+                await call
+    finally:
+        moto_process.resume()
+    # Nothing remembered: back at once. (The DELETE the store received while stopped is carried
+    # out when it resumes, though kallrec had given up on it: a timed-out request may still
+    # happen, as with any timeout.)
+    await store.ping()
+    await store.put_file("k", _file(tmp_path, b"again"))
+    assert await store.read_all("k") == b"again"
+
+
+async def test_a_body_may_take_longer_than_the_first_byte_timeout(
+    moto_process: MotoProcess, tmp_path: Path
+) -> None:
+    """Only the wait for each answer is bounded: a slow reader of a long object is fine."""
+    store = s3_storage(moto_process, first_byte_timeout=0.5)
+    data = bytes(range(256)) * (3 * READ_CHUNK // 256)
+    await store.put_file("big", _file(tmp_path, data))
+    received = []
+    async for chunk in store.iter_range("big", 0, len(data)):
+        received.append(chunk)
+        await anyio.sleep(0.6)  # a client slower than the timeout, chunk after chunk
+    assert b"".join(received) == data
 
 
 async def test_an_object_replaced_mid_read_is_an_error_not_a_mix(
