@@ -301,3 +301,40 @@ def test_close_codes_tell_nothing_to_a_wrong_token(
     assert code == expected_close(token, path), first
     if code != 1000:
         assert first["type"] == "session.error"
+
+
+def test_two_connections_on_two_workers_share_one_timeline(start_server) -> None:  # type: ignore[no-untyped-def]
+    # A bridge that opens one connection per speaker; with two workers they may well land in
+    # two processes, which must agree on the origin, the start and the furthest audio.
+    server = start_server(FAST, workers=2)
+    key = server.create_key("acme", mode="test")
+    session = new_session(server, key)
+
+    async def call() -> list[dict[str, Any]]:
+        errors = []
+        async with (
+            websockets.connect(stream_url(session)) as agent_ws,
+            websockets.connect(stream_url(session)) as customer_ws,
+        ):
+            for ws in (agent_ws, customer_ws):
+                assert (await next_message(ws))["type"] == "session.ready"
+            steps = [
+                (agent_ws, audio("agent", EPOCH_MS + 5_000, 1)),
+                (customer_ws, audio("customer", EPOCH_MS, 1)),  # moves the start back 5 s
+                (agent_ws, audio("agent", EPOCH_MS - 4_000, 2)),  # 4 s before the moved start
+                (customer_ws, audio("customer", EPOCH_MS + 65_100, 2)),  # 60 s on: fine
+                (agent_ws, audio("agent", EPOCH_MS + 125_201, 3)),  # 60.001 s on: refused
+            ]
+            for ws, message in steps:
+                await ws.send(message)
+                await ws.send('{"type":"ping"}')  # one at a time: each sees the last written
+                while (reply := await next_message(ws))["type"] != "pong":
+                    errors.append(reply)
+            await agent_ws.send('{"type":"session.end"}')
+            assert (await next_message(agent_ws))["type"] == "session.ended"
+        return errors
+
+    errors = asyncio.run(call())
+    assert [e["code"] for e in errors] == ["timestamp_out_of_range"]
+    recs = ready_recordings(server, key, session["id"], 3)
+    assert recs["mixed"]["duration"] == pytest.approx(69.2, abs=0.01)
