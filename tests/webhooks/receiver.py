@@ -2,12 +2,13 @@
 
 Each request takes the next action of the script (the last one repeats): answer a status after
 an optional delay, or drop the connection without answering. Every request is recorded, with
-what it was answered.
+what it was answered. With ``tls`` (a server-side SSLContext) it speaks HTTPS.
 """
 
 from __future__ import annotations
 
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -51,7 +52,9 @@ class _Server(ThreadingHTTPServer):
 
 
 class Receiver:
-    def __init__(self, script: Sequence[Action] = (Respond(),)) -> None:
+    def __init__(
+        self, script: Sequence[Action] = (Respond(),), tls: ssl.SSLContext | None = None
+    ) -> None:
         self.script = list(script) or [Respond()]
         self.requests: list[Received] = []
         self._lock = threading.Lock()
@@ -91,12 +94,17 @@ class Receiver:
                 pass
 
         self._server = _Server(("127.0.0.1", 0), Handler)
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/hook"
+        return f"http://127.0.0.1:{self.port}/hook"
 
     def __enter__(self) -> Receiver:
         self._thread.start()

@@ -18,8 +18,15 @@ from kallrec.db import schema as t
 from kallrec.db.webhook_repository import LOST_ATTEMPT, AttemptResult, ClaimedDelivery
 from kallrec.runtime import Runtime
 from kallrec.webhooks import verify_signature
-from kallrec.webhooks.delivery import INTERRUPTED, USER_AGENT, DeliveryWorker, retry_delay
-from tests.webhooks.helpers import add_endpoint, deliveries, emit, sending, wait_until
+from kallrec.webhooks.delivery import (
+    INTERRUPTED,
+    PER_ORG,
+    USER_AGENT,
+    DeliveryWorker,
+    retry_delay,
+)
+from kallrec.webhooks.endpoints import check_destination
+from tests.webhooks.helpers import FakeDNS, add_endpoint, deliveries, emit, sending, wait_until
 from tests.webhooks.receiver import Drop, Receiver, Respond
 
 
@@ -150,8 +157,9 @@ async def test_two_senders_never_send_a_delivery_twice(runtime: Runtime) -> None
             endpoints = [add_endpoint(runtime, receiver.url, org=f"org{n}") for n in range(3)]
             for n in range(36):
                 emit(runtime, endpoints[n % 3], data={"n": n})
-            a = Counting(runtime.webhooks, runtime.settings)
-            b = Counting(other.webhooks, other.settings)
+            # Fewer slots each than the 12 leases the endpoints allow, so that both get work.
+            a = Counting(runtime.webhooks, runtime.settings, concurrency=4)
+            b = Counting(other.webhooks, other.settings, concurrency=4)
             a.name, b.name = "a", "b"
             async with anyio.create_task_group() as tg:
                 tg.start_soon(a.run)
@@ -246,6 +254,94 @@ async def test_a_saturated_endpoint_is_polled_not_spun_on(runtime: Runtime) -> N
             await anyio.sleep(0.4)  # two more are due, but the endpoint's one lease is taken
             assert len(receiver.snapshot()) == 1
     assert claims < 20  # about one per 0.05 s poll, not a busy loop
+
+
+# -- only allowed addresses (spec §9) ------------------------------------------------------------
+
+
+async def test_dns_rebinding_is_caught_at_delivery_and_nothing_is_sent(
+    runtime: Runtime, dns: FakeDNS
+) -> None:
+    with Receiver() as receiver:
+        url = f"http://hooks.rebind.test:{receiver.port}/hook"
+        dns.names["hooks.rebind.test"] = ["127.0.0.1"]  # allowed (127.0.0.0/8) when created
+        await check_destination(url, runtime.settings.webhook_networks)
+        endpoint = add_endpoint(runtime, url)
+        # Then the name moves to the metadata service: no attempt may connect anywhere.
+        dns.names["hooks.rebind.test"] = ["169.254.169.254"]
+        emit(runtime, endpoint)
+        async with sending(runtime):
+            await wait_until(lambda: status_of(runtime, endpoint) == "failed")
+        assert receiver.snapshot() == []
+    (delivery,) = deliveries(runtime, endpoint)
+    assert [(a.response_status, a.category) for a in delivery.history] == [
+        (None, "blocked_address")
+    ] * 3
+    # Looked up when created, then afresh for every attempt.
+    assert dns.asked == ["hooks.rebind.test"] * 4
+
+
+async def test_a_name_with_any_blocked_address_is_not_sent_to(
+    runtime: Runtime, dns: FakeDNS
+) -> None:
+    with Receiver() as receiver:
+        dns.names["hooks.test"] = ["127.0.0.1", "10.0.0.1"]
+        endpoint = add_endpoint(runtime, f"http://hooks.test:{receiver.port}/hook")
+        emit(runtime, endpoint)
+        async with sending(runtime):
+            await wait_until(lambda: status_of(runtime, endpoint) == "failed")
+        assert receiver.snapshot() == []
+    assert {a.category for a in deliveries(runtime, endpoint)[0].history} == {"blocked_address"}
+
+
+async def test_without_the_setting_loopback_receivers_get_nothing(
+    runtime: Runtime, settings: Settings
+) -> None:
+    strict = dataclasses.replace(settings, webhook_allowed_networks="")
+    with Receiver() as receiver:
+        # Stored before the rule existed (or by hand): the sender refuses it all the same.
+        endpoint = add_endpoint(runtime, receiver.url)
+        emit(runtime, endpoint)
+        async with sending(runtime, strict):
+            await wait_until(lambda: status_of(runtime, endpoint) == "failed")
+        assert receiver.snapshot() == []
+    assert {a.category for a in deliveries(runtime, endpoint)[0].history} == {"blocked_address"}
+
+
+async def test_a_stored_url_with_credentials_is_not_sent(runtime: Runtime) -> None:
+    with Receiver() as receiver:
+        endpoint = add_endpoint(runtime, f"http://user:secret@127.0.0.1:{receiver.port}/hook")
+        emit(runtime, endpoint)
+        async with sending(runtime):
+            await wait_until(lambda: status_of(runtime, endpoint) == "failed")
+        assert receiver.snapshot() == []
+    assert {a.category for a in deliveries(runtime, endpoint)[0].history} == {"invalid_url"}
+
+
+# -- fair to organizations -----------------------------------------------------------------------
+
+
+async def test_hung_receivers_of_one_organization_do_not_delay_another(
+    runtime: Runtime, settings: Settings
+) -> None:
+    # Answers would come after 60 s, the deadline is 20 s: ten endpoints, thirty deliveries,
+    # all of them hanging until their attempts time out.
+    patient = dataclasses.replace(settings, webhook_timeout_seconds=20.0)
+    with Receiver([Respond(200, delay=60)]) as hung, Receiver() as fast:
+        slow = [add_endpoint(runtime, f"{hung.url}/{n}", org="slowco") for n in range(10)]
+        for _ in range(3):
+            emit(runtime, slow[0])  # each event goes to all ten
+        other = add_endpoint(runtime, fast.url, org="other")
+        async with sending(runtime, patient):
+            await wait_until(lambda: len(hung.snapshot()) >= PER_ORG)
+            emit(runtime, other)
+            await wait_until(lambda: status_of(runtime, other) == "succeeded", seconds=15)
+            # Ordering, not a stopwatch: the other organization's event went out while every
+            # attempt of the hung one was still waiting (none has been recorded yet). Before,
+            # the hung attempts took all eight slots and it waited for their timeouts.
+            assert [d.history for e in slow for d in deliveries(runtime, e)] == [()] * 30
+            assert len(hung.snapshot()) == PER_ORG  # the organization's share, no more
+    assert len(fast.snapshot()) == 1
 
 
 # -- the outbox queries, without HTTP ------------------------------------------------------------
