@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -83,15 +84,27 @@ async def _list(request: Request, principal: Principal, flt: RecordingFilter, ur
     return json_response(list_object([recording_object(r) for r in rows], has_more, url))
 
 
+# Unix seconds as the OpenAPI document describes them: ASCII digits and at most one dot.
+_UNIX_SECONDS = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
+# RFC 3339 allows a leap second (23:59:60), which datetime cannot hold: read it as :59 plus 1 s.
+_LEAP_SECOND = re.compile(r"(.*[Tt ]\d\d:\d\d:)60(.*)")
+
+
 def _created_bound(request: Request, name: str) -> float | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
     try:
-        return float(raw) if raw.replace(".", "", 1).isdigit() else timeutil.parse_iso(raw)
+        if _UNIX_SECONDS.fullmatch(raw):
+            return float(raw)
+        leap = _LEAP_SECOND.fullmatch(raw)
+        if leap:
+            return timeutil.parse_iso(f"{leap[1]}59{leap[2]}") + 1
+        return timeutil.parse_iso(raw)
     except ValueError:
         raise InvalidRequest(
-            f"Invalid {name}: {raw!r}. Use an ISO 8601 timestamp or Unix seconds.", param=name
+            f"Invalid {name}: {raw[:40]!r}. Use an RFC 3339 timestamp, a date or Unix seconds.",
+            param=name,
         ) from None
 
 
