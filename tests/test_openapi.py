@@ -14,6 +14,7 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from starlette.routing import Route, WebSocketRoute
 
+from kallrec import ids
 from kallrec.api.objects import recording_object, session_object
 from kallrec.app import ROUTES
 from kallrec.auth import ALL_SCOPES
@@ -24,6 +25,7 @@ from kallrec.db.webhook_repository import (
     DeliveryRecord,
     WebhookEndpoint,
 )
+from kallrec.download_links import signed_path
 from kallrec.errors import ApiError, Conflict, RateLimited
 from kallrec.events import EVENT_TYPES
 from kallrec.openapi import openapi_document
@@ -36,7 +38,10 @@ from tests.webhooks.helpers import emit
 DOC = openapi_document()
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # HEAD is documented where it means something of its own; Starlette adds it to every GET route.
-HEAD_DOCUMENTED = {"/v1/recordings/{recording_id}/audio"}
+HEAD_DOCUMENTED = {
+    "/v1/recordings/{recording_id}/audio",
+    "/v1/recordings/{recording_id}/download/file",
+}
 PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/redoc.standalone.js"}
 # /v1 paths that take no key: the signed URL is the authorization (so no rate-limit headers).
 SIGNED = {"/v1/recordings/{recording_id}/download/file"}
@@ -314,6 +319,114 @@ def test_list_and_filter_parameters() -> None:
     }
     status = DOC["components"]["parameters"]["DeliveryStatusFilter"]["schema"]
     assert status["enum"] == list(DELIVERY_STATUSES)
+
+
+# -- what a generator needs to make valid requests -------------------------------------------------
+
+# Each list's cursors are ids of the objects on it.
+CURSOR_PREFIXES = {
+    "/v1/recordings": "rec",
+    "/v1/sessions/{session_id}/recordings": "rec",
+    "/v1/webhook_endpoints": "wh",
+    "/v1/webhook_endpoints/{endpoint_id}/deliveries": "wh_del",
+}
+ID_PREFIXES = ("rec", "sess", "wh", "wh_del", "evt", "req")
+
+
+def _param(op: dict[str, Any], name: str) -> dict[str, Any]:
+    params = [_resolve(p["$ref"]) for p in op.get("parameters", [])]
+    (found,) = [p for p in params if p["name"] == name]
+    return found
+
+
+def _valid(schema: dict[str, Any], value: Any) -> bool:
+    checker = jsonschema.Draft202012Validator.FORMAT_CHECKER
+    return jsonschema.Draft202012Validator(schema, format_checker=checker).is_valid(value)
+
+
+@pytest.mark.parametrize(("path", "prefix"), CURSOR_PREFIXES.items())
+def test_cursors_are_ids_of_the_listed_objects(path: str, prefix: str) -> None:
+    op = DOC["paths"][path]["get"]
+    for name in ("starting_after", "ending_before"):
+        schema = _param(op, name)["schema"]
+        assert _valid(schema, ids.new_id(prefix)), (path, name)
+        assert all(_valid(schema, example) for example in schema["examples"])
+        others = [ids.new_id(p) for p in ID_PREFIXES if p != prefix]
+        for wrong in (*others, "", prefix + "_", ids.new_id(prefix).lower()):
+            assert not _valid(schema, wrong), (path, name, wrong)
+        assert "Not with" in _param(op, name)["description"]
+
+
+@pytest.mark.parametrize(
+    ("name", "prefix"), [("session_id", "sess"), ("recording_id", "rec"), ("endpoint_id", "wh")]
+)
+def test_path_ids_have_the_shape_of_the_ids_the_server_makes(name: str, prefix: str) -> None:
+    parameters = DOC["components"]["parameters"].values()
+    (param,) = [p for p in parameters if p["name"] == name and p["in"] == "path"]
+    assert _valid(param["schema"], ids.new_id(prefix))
+    assert not _valid(param["schema"], "rec_nope")
+
+
+# What /v1/recordings reads as a time (200) and what it refuses (400), whatever the document says.
+CREATED_READ = (
+    "2026-03-01T00:00:00Z",
+    "2026-03-01t10:20:30.123456789+05:30",
+    "2026-03-01T10:20:30-08:00",
+    "2026-03-01",
+    "1772323200",
+    "1772323200.25",
+    "0",
+    ".5",
+    "9" * 400,
+)
+CREATED_REFUSED = ("yesterday", "", "-1", "1e9", "1.2.3", "٣", "2026-02-30", "2026-03-01T25:00:00Z")
+
+
+@pytest.mark.parametrize("name", ["created[gte]", "created[lt]"])
+@pytest.mark.parametrize("value", CREATED_READ + CREATED_REFUSED)
+async def test_created_filters_document_what_the_server_reads(
+    client: httpx.AsyncClient, caller: Caller, name: str, value: str
+) -> None:
+    schema = _param(DOC["paths"]["/v1/recordings"]["get"], name)["schema"]
+    response = await client.get("/v1/recordings", params={name: value}, headers=caller.headers)
+    expected = 200 if value in CREATED_READ else 400
+    assert response.status_code == expected, response.text
+    assert _valid(schema, value) == (expected == 200)
+    if expected == 400:
+        assert response.json()["error"]["param"] == name
+
+
+async def test_created_filters_read_a_leap_second(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    # RFC 3339 allows 23:59:60 (jsonschema's checker does not, Schemathesis's does): the
+    # second after 23:59:59, not a 400.
+    for value in ("2016-12-31T23:59:60Z", "2016-12-31T23:59:60.5+00:00"):
+        response = await client.get(
+            "/v1/recordings", params={"created[gte]": value}, headers=caller.headers
+        )
+        assert response.status_code == 200, response.text
+
+
+def test_signed_download_file_parameters_head_and_range() -> None:
+    path = DOC["paths"]["/v1/recordings/{recording_id}/download/file"]
+    get, head = path["get"], path["head"]
+    signed = ["recording_id", "format", "sample_rate", "expires", "signature"]
+    assert _param_names(get) == [*signed, "Range"]
+    assert _param_names(head) == signed
+    for name in signed:
+        assert _param(get, name)["required"] is True
+    signature = _param(get, "signature")["schema"]
+    link = signed_path(b"k" * 32, ids.new_id("rec"), "wav", 16000, 1_774_526_660)
+    assert _valid(signature, link.rsplit("signature=", 1)[1])
+    assert _param(get, "expires")["schema"]["maximum"] == 10**12 - 1
+    assert set(get["responses"]) == {"200", "206", "403", "404", "409", "410", "416", "500", "503"}
+    assert set(head["responses"]) == {"200", "403", "404", "409", "410", "500", "503"}
+    assert "content" not in head["responses"]["200"]
+    for response in (get["responses"]["200"], get["responses"]["206"], head["responses"]["200"]):
+        accept = _resolve(response["headers"]["Accept-Ranges"]["$ref"])["schema"]
+        assert accept["enum"] == ["bytes", "none"]
+    assert "Content-Range" in get["responses"]["206"]["headers"]
 
 
 def test_idempotency_key_exactly_on_creating_posts() -> None:

@@ -129,6 +129,20 @@ def _prefixed_id(prefix: str, description: str, alphabet: str = "0-9A-Za-z") -> 
     return _str(description, pattern=f"^{prefix}_[{alphabet}]+$", examples=[f"{prefix}_01J…"])
 
 
+# A ULID in Crockford base32 (kallrec.ids): 26 digits, 128 bits, so the first is at most 7.
+_ULID = "[0-7][0-9A-HJKMNP-TV-Z]{25}"
+_EXAMPLE_ULID = "01JQ3X5Z8P9K2M4N6R7T0V1W2Y"
+
+
+def _id_schema(prefix: str) -> JSON:
+    """An id as requests carry it: the type prefix and a ULID (``rec_01JQ…``)."""
+    return {
+        "type": "string",
+        "pattern": f"^{prefix}_{_ULID}$",
+        "examples": [f"{prefix}_{_EXAMPLE_ULID}"],
+    }
+
+
 _TIMESTAMP = {"type": "string", "format": "date-time", "examples": ["2026-03-26T11:04:20Z"]}
 _BINARY = {"type": "string", "format": "binary"}
 
@@ -549,37 +563,65 @@ def _param(name: str, where: str, schema: JSON, description: str, **extra: Any) 
     return out
 
 
+# The lists and the prefix of the ids they page through (cursors are ids of listed objects).
+_CURSOR_KINDS = {"Recording": "rec", "Endpoint": "wh", "Delivery": "wh_del"}
+
+
+def _cursors(kind: str, prefix: str) -> JSON:
+    """``starting_after`` and ``ending_before`` of one list. That the two exclude each other is
+    only said in words: OpenAPI cannot tie one query parameter to another."""
+    return {
+        f"{kind}StartingAfter": _param(
+            "starting_after",
+            "query",
+            _id_schema(prefix),
+            "Cursor: the page after this id (older), the id of an object on this list. An id "
+            "that is not on it is a 400. Not with `ending_before` (400).",
+        ),
+        f"{kind}EndingBefore": _param(
+            "ending_before",
+            "query",
+            _id_schema(prefix),
+            "Cursor: the page before this id (newer), the id of an object on this list. An id "
+            "that is not on it is a 400. Not with `starting_after` (400).",
+        ),
+    }
+
+
+def _page(kind: str) -> tuple[str, ...]:
+    return ("Limit", f"{kind}StartingAfter", f"{kind}EndingBefore")
+
+
+def _created_schema(*examples: str) -> JSON:
+    """``created[gte]`` / ``created[lt]``: what kallrec.api.recordings reads as a time."""
+    return {
+        "anyOf": [
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "format": "date"},
+            # Unix seconds, maybe with a fraction: ASCII digits and at most one dot.
+            {"type": "string", "pattern": r"^(?:[0-9]+\.?[0-9]*|\.[0-9]+)$"},
+        ],
+        "examples": list(examples),
+    }
+
+
 def _parameters() -> JSON:
     http_date = {"type": "string", "examples": ["Wed, 26 Mar 2026 11:04:20 GMT"]}
     return {
-        "SessionId": _param(
-            "session_id", "path", {"type": "string"}, "The session's id (`sess_…`)."
-        ),
-        "RecordingId": _param(
-            "recording_id", "path", {"type": "string"}, "The recording's id (`rec_…`)."
-        ),
-        "EndpointId": _param(
-            "endpoint_id", "path", {"type": "string"}, "The webhook endpoint's id (`wh_…`)."
-        ),
+        "SessionId": _param("session_id", "path", _id_schema("sess"), "The session's id."),
+        "RecordingId": _param("recording_id", "path", _id_schema("rec"), "The recording's id."),
+        "EndpointId": _param("endpoint_id", "path", _id_schema("wh"), "The webhook endpoint's id."),
         "Limit": _param(
             "limit",
             "query",
             {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
             "Page size; outside 1-100 is a 400 with `param: limit`.",
         ),
-        "StartingAfter": _param(
-            "starting_after",
-            "query",
-            {"type": "string"},
-            "Cursor: the page after this id (older), one of the listed objects' ids. An "
-            "unknown id is a 400.",
-        ),
-        "EndingBefore": _param(
-            "ending_before",
-            "query",
-            {"type": "string"},
-            "Cursor: the page before this id (newer). Not with `starting_after`.",
-        ),
+        **{
+            name: param
+            for kind, prefix in _CURSOR_KINDS.items()
+            for name, param in _cursors(kind, prefix).items()
+        },
         "ChannelFilter": _param(
             "channel", "query", _enum(recordings_api.CHANNELS), "Only this channel."
         ),
@@ -595,14 +637,16 @@ def _parameters() -> JSON:
         "CreatedGte": _param(
             "created[gte]",
             "query",
-            {"type": "string", "examples": ["2026-03-01T00:00:00Z", "1772323200"]},
-            "Created at or after: ISO 8601 timestamp (or date) or Unix seconds.",
+            _created_schema("2026-03-01T00:00:00Z", "1772323200"),
+            "Created at or after: an RFC 3339 timestamp, a date (midnight UTC) or Unix "
+            "seconds. Anything else is a 400 with `param: created[gte]`.",
         ),
         "CreatedLt": _param(
             "created[lt]",
             "query",
-            {"type": "string", "examples": ["2026-04-01T00:00:00Z", "1775001600"]},
-            "Created before: ISO 8601 timestamp (or date) or Unix seconds.",
+            _created_schema("2026-04-01T00:00:00Z", "1775001600"),
+            "Created before: an RFC 3339 timestamp, a date (midnight UTC) or Unix seconds. "
+            "Anything else is a 400 with `param: created[lt]`.",
         ),
         "IdempotencyKey": _param(
             "Idempotency-Key",
@@ -620,17 +664,33 @@ def _parameters() -> JSON:
             {"type": "integer", "enum": list(SAMPLE_RATES), "default": 8000},
             "Sample rate (Hz) of the converted file (the recording itself is 8000 Hz).",
         ),
+        "LinkFormat": _param(
+            "format",
+            "query",
+            _enum(FORMATS),
+            "Format of the converted file (signed).",
+            required=True,
+        ),
+        "LinkSampleRate": _param(
+            "sample_rate",
+            "query",
+            {"type": "integer", "enum": list(SAMPLE_RATES)},
+            "Sample rate (Hz) of the converted file (signed).",
+            required=True,
+        ),
         "LinkExpires": _param(
             "expires",
             "query",
-            {"type": "integer"},
+            # Checked for shape before the signature: at most 12 ASCII digits.
+            {"type": "integer", "minimum": 0, "maximum": 10**12 - 1},
             "Unix seconds after which the link answers 403 `expired_signature` (signed).",
             required=True,
         ),
         "LinkSignature": _param(
             "signature",
             "query",
-            {"type": "string"},
+            # URL-safe base64 of an HMAC-SHA256 digest, without padding.
+            {"type": "string", "pattern": "^[A-Za-z0-9_-]{43}$"},
             "HMAC-SHA256 of the link; any change answers 403 `invalid_signature`.",
             required=True,
         ),
@@ -641,6 +701,15 @@ def _parameters() -> JSON:
             "Byte ranges (RFC 9110 §14.2): one range → 206, several → 206 "
             "multipart/byteranges (more than 16 after coalescing → 200). Malformed or "
             "non-bytes ranges are ignored (200).",
+        ),
+        "FileRange": _param(
+            "Range",
+            "header",
+            {"type": "string", "examples": ["bytes=0-", "bytes=0-1023", "bytes=-4096"]},
+            "One byte range (RFC 9110 §14.2) → 206 with `Content-Range`; several ranges get "
+            "the whole file (200); malformed or non-bytes ranges are ignored (200); none "
+            "overlapping the file → 416. Ignored while a conversion is made as it is sent "
+            "(`Accept-Ranges: none`).",
         ),
         "IfRange": _param(
             "If-Range",
@@ -707,6 +776,10 @@ def _response_headers() -> JSON:
         ),
         "Last-Modified": _header("When the audio became ready (HTTP-date).", {"type": "string"}),
         "Accept-Ranges": _header("Byte ranges are supported.", _const("bytes")),
+        "FileAcceptRanges": _header(
+            "`bytes`, or `none` while a conversion that is not kept is sent as it is made.",
+            _enum(("bytes", "none")),
+        ),
         "Cache-Control": _header(
             "Recordings are personal data: no shared caches.", _const("private")
         ),
@@ -818,7 +891,6 @@ _PATH_PARAMS = {
     "recording_id": "RecordingId",
     "endpoint_id": "EndpointId",
 }
-_PAGE = ("Limit", "StartingAfter", "EndingBefore")
 _CONDITIONAL = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
 _LIST_400 = "Invalid `limit`, filter value or cursor (unknown id, or both cursors)."
 _AUDIO_ERRORS = {
@@ -849,7 +921,22 @@ _DOWNLOAD_DESCRIPTION = (
     "deleted or purged. `202` with the recording and `Retry-After` while it is processing."
 )
 _FILE_TYPES = {content_type: {"schema": _BINARY} for content_type in CONTENT_TYPES.values()}
-_FILE_HEADERS = ("X-Request-ID", "Content-Length", "Content-Disposition", "Accept-Ranges")
+_FILE_HEADERS = ("X-Request-ID", "Content-Length", "Content-Disposition", "Cache-Control")
+
+
+def _file_ok(description: str, content: JSON | None, *headers: str) -> JSON:
+    """A /download/file answer: its Accept-Ranges may be `none` (a conversion made while sent)."""
+    out = _ok(description, content, (*_FILE_HEADERS, *headers))
+    out["headers"]["Accept-Ranges"] = _ref("headers", "FileAcceptRanges")
+    return out
+
+
+_FILE_DESCRIPTION = (
+    "The URL `/download` redirects to, used as given: its `format`, `sample_rate`, `expires` "
+    "and `signature` are signed together. No key: the signature is the authorization, like a "
+    "presigned storage URL."
+)
+_LINK_PARAMS = ("LinkFormat", "LinkSampleRate", "LinkExpires", "LinkSignature")
 _LINK_ERRORS = {
     403: "`invalid_signature` (altered, forged or incomplete link) or `expired_signature` "
     "(past `expires`: ask /download for a new link). Checked before any lookup.",
@@ -914,7 +1001,7 @@ _OPERATIONS: tuple[_Op, ...] = (
         "Recordings",
         {"200": _ok("A page of recordings, newest first.", _json("RecordingList"), _AUTHED)},
         scope="recordings:read",
-        params=(*_PAGE, "ChannelFilter"),
+        params=(*_page("Recording"), "ChannelFilter"),
         errors={400: _LIST_400, 404: "No such session."},
     ),
     _Op(
@@ -927,7 +1014,7 @@ _OPERATIONS: tuple[_Op, ...] = (
         scope="recordings:read",
         description="All recordings of the key's organization and mode (extension).",
         params=(
-            *_PAGE,
+            *_page("Recording"),
             "SessionIdFilter",
             "ChannelFilter",
             "StatusFilter",
@@ -1059,18 +1146,28 @@ _OPERATIONS: tuple[_Op, ...] = (
         "A converted copy (signed URL)",
         "Audio",
         {
-            "200": _ok("The converted file.", _FILE_TYPES, (*_FILE_HEADERS, "Cache-Control")),
-            "206": _ok(
-                "One requested byte range (several ranges get the whole file).",
+            "200": _file_ok(
+                "The converted file (`Content-Length` absent only while a conversion that is "
+                "not kept is sent chunked).",
                 _FILE_TYPES,
-                (*_FILE_HEADERS, "Cache-Control", "Content-Range"),
             ),
+            "206": _file_ok("The one requested byte range.", _FILE_TYPES, "Content-Range"),
         },
-        description="The URL `/download` redirects to, used as given: its `format`, "
-        "`sample_rate`, `expires` and `signature` are signed together. No key: the signature "
-        "is the authorization, like a presigned storage URL. HEAD and single byte ranges work.",
-        params=("DownloadFormat", "DownloadSampleRate", "LinkExpires", "LinkSignature"),
+        description=f"{_FILE_DESCRIPTION} A single byte range gets a 206.",
+        params=(*_LINK_PARAMS, "FileRange"),
         errors=_LINK_ERRORS,
+    ),
+    _Op(
+        "head",
+        "/v1/recordings/{recording_id}/download/file",
+        "headRecordingDownloadFile",
+        "A converted copy's headers (signed URL)",
+        "Audio",
+        {"200": _file_ok("The headers GET would send, no body.", None)},
+        description=f"{_FILE_DESCRIPTION} The same headers as GET without a body (`Range` is "
+        "ignored). Error answers have no body either.",
+        params=_LINK_PARAMS,
+        errors={status: note for status, note in _LINK_ERRORS.items() if status != 416},
     ),
     _Op(
         "post",
@@ -1113,7 +1210,7 @@ _OPERATIONS: tuple[_Op, ...] = (
         },
         scope="webhooks:manage",
         description="The endpoints of the key's organization and mode (deleted ones excluded).",
-        params=_PAGE,
+        params=_page("Endpoint"),
         errors={400: "Invalid `limit` or cursor (unknown id, or both cursors)."},
     ),
     _Op(
@@ -1154,7 +1251,7 @@ _OPERATIONS: tuple[_Op, ...] = (
         scope="webhooks:manage",
         description="Every event sent (or to be sent) to the endpoint, with the outcome of "
         "each attempt (extension).",
-        params=(*_PAGE, "DeliveryStatusFilter"),
+        params=(*_page("Delivery"), "DeliveryStatusFilter"),
         errors={400: _LIST_400, 404: "No such endpoint (or it was deleted)."},
     ),
     _Op(
