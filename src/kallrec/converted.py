@@ -11,9 +11,10 @@ database, shared by every process and replica (db/conversion_repository.py):
 * When it does not fit, even after evicting every conversion not being read, it is ``Unkept``:
   converted while it is sent (api/conversion_body.py) and never written anywhere; the only disk
   it uses is a copy of the recording's MP3 when the storage is remote.
-* A reader pins the kept file while it sends it (renewed every ``PIN_SECONDS / 3``; kept
-  ``delete_grace_seconds`` after the last byte, for a server that opens the file late), so an
-  eviction never removes a file under a download.
+* A reader pins the kept file while it sends it (renewed every ``PIN_SECONDS / 3``), so an
+  eviction never removes a file under a download. The pin outlives the handler by
+  ``RELEASE_HOLD_SECONDS`` (or ``delete_grace_seconds`` if shorter): Granian opens a file handed
+  to pathsend after the handler returned; once open, a local file may be unlinked harmlessly.
 
 At most one conversion per key is built in a process at once (the others wait and use it), and at
 most one per core converts at a time. MP3 at 8 kHz is the recording itself and is never copied.
@@ -51,6 +52,7 @@ T = TypeVar("T")
 
 # A pin's life; its holder renews it every third of that while it reads or builds.
 PIN_SECONDS = 60.0
+RELEASE_HOLD_SECONDS = 10.0
 # Recordings are 8 kHz MP3s (spec §1).
 SOURCE_RATE = 8000
 # An MP3 that is not the headerless CBR kallrec writes: its decoded length is bounded by its
@@ -144,10 +146,12 @@ async def find_or_convert(rt: Runtime, rec: Recording, fmt: str, sample_rate: in
 
 
 async def release(rt: Runtime, kept: Kept, hold: float | None = None) -> None:
-    """Ends the caller's pin on ``kept``: evictable after ``hold`` seconds more (default
-    ``delete_grace_seconds``: a server may open the file after the handler returned)."""
+    """Ends the caller's pin on ``kept``: evictable after ``hold`` seconds more (by default the
+    moment a server may take to open the file after the handler returned)."""
+    if hold is None:
+        hold = min(rt.settings.delete_grace_seconds, RELEASE_HOLD_SECONDS)
     if kept.pin is not None:
-        await _set_pin(rt, kept.pin, rt.settings.delete_grace_seconds if hold is None else hold)
+        await _set_pin(rt, kept.pin, hold)
 
 
 @asynccontextmanager
