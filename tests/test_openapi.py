@@ -429,6 +429,65 @@ def test_signed_download_file_parameters_head_and_range() -> None:
     assert "Content-Range" in get["responses"]["206"]["headers"]
 
 
+# -- links: the ids an answer carries lead on to the operations that take them ---------------------
+
+
+def _links() -> Iterator[tuple[str, str, str, str, dict[str, Any]]]:
+    for path, method, op in _operations():
+        for status, response in op["responses"].items():
+            for name, link in response.get("links", {}).items():
+                yield f"{method.upper()} {path} {status}", path, method, name, link
+
+
+def _schema_at(schema: dict[str, Any], pointer: str) -> dict[str, Any]:
+    """The schema of the value at a JSON pointer into instances of ``schema``."""
+    for part in filter(None, pointer.split("/")):
+        if "$ref" in schema:
+            schema = _resolve(schema["$ref"])
+        if "allOf" in schema:  # the properties of every part
+            merged: dict[str, Any] = {}
+            for piece in schema["allOf"]:
+                piece = _resolve(piece["$ref"]) if "$ref" in piece else piece
+                merged.update(piece.get("properties", {}))
+            schema = {"properties": merged}
+        schema = schema["items"] if part.isdigit() else schema["properties"][part]
+    return _resolve(schema["$ref"]) if "$ref" in schema else schema
+
+
+def test_links_target_real_operations_with_values_the_answer_has() -> None:
+    by_id = {op["operationId"]: (path, op) for path, _, op in _operations()}
+    links = list(_links())
+    assert len(links) >= 30
+    for where, path, method, name, link in links:
+        target_path, target = by_id[link["operationId"]]
+        assert link["description"], (where, name)
+        assert link["parameters"], (where, name)
+        source = DOC["paths"][path][method]
+        status = where.rsplit(" ", 1)[1]
+        body = source["responses"][status]["content"]["application/json"]["schema"]
+        for param, expression in link["parameters"].items():
+            assert param in _param_names(target), (where, name, param)
+            if expression.startswith("$response.body#"):
+                # The answer has the value, and it fits the parameter it is passed to.
+                value_schema = _schema_at(body, expression.removeprefix("$response.body#"))
+                prefix = value_schema["pattern"].removeprefix("^").split("_[")[0]
+                assert _valid(_param(target, param)["schema"], ids.new_id(prefix)), (where, param)
+            else:
+                assert expression == f"$request.path.{param}", (where, name)
+                assert param in re.findall(r"{(\w+)}", path) and param in target_path
+
+
+def test_every_created_object_links_to_its_retrieval() -> None:
+    created = {
+        ("/v1/sessions", "post", "201"): "getSession",
+        ("/v1/recordings", "post", "202"): "getRecording",
+        ("/v1/webhook_endpoints", "post", "201"): "getWebhookEndpoint",
+    }
+    for (path, method, status), operation_id in created.items():
+        links = DOC["paths"][path][method]["responses"][status]["links"]
+        assert operation_id in {link["operationId"] for link in links.values()}
+
+
 def test_idempotency_key_exactly_on_creating_posts() -> None:
     with_key = {
         (path, method)

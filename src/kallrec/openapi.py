@@ -840,12 +840,70 @@ def _error_responses() -> JSON:
 
 
 def _ok(
-    description: str, content: JSON | None = None, headers: tuple[str, ...] = ("X-Request-ID",)
+    description: str,
+    content: JSON | None = None,
+    headers: tuple[str, ...] = ("X-Request-ID",),
+    links: JSON | None = None,
 ) -> JSON:
     out: JSON = {"description": description, "headers": _headers(*headers)}
     if content is not None:
         out["content"] = content
+    if links:
+        out["links"] = links
     return out
+
+
+# -- links: where the ids in an answer can be used next (OpenAPI runtime expressions) ----------
+
+
+def _link(operation_id: str, description: str, **parameters: str) -> JSON:
+    return {"operationId": operation_id, "parameters": parameters, "description": description}
+
+
+def _session_links(session_id: str) -> JSON:
+    """What can be done with a session whose id is at ``session_id`` (a runtime expression)."""
+    return {
+        "GetSession": _link("getSession", "Retrieve the session.", session_id=session_id),
+        "EndSession": _link("endSession", "End the session.", session_id=session_id),
+        "ListSessionRecordings": _link(
+            "listSessionRecordings",
+            "The session's recordings (made when it ends).",
+            session_id=session_id,
+        ),
+    }
+
+
+def _recording_links(recording_id: str) -> JSON:
+    """What can be done with a recording whose id is at ``recording_id``."""
+    return {
+        "GetRecording": _link("getRecording", "Retrieve the recording.", recording_id=recording_id),
+        "GetRecordingAudio": _link(
+            "getRecordingAudio", "Download its MP3.", recording_id=recording_id
+        ),
+        "HeadRecordingAudio": _link(
+            "headRecordingAudio", "Its audio's headers.", recording_id=recording_id
+        ),
+        "GetRecordingDownload": _link(
+            "getRecordingDownload", "A signed link to a converted copy.", recording_id=recording_id
+        ),
+        "DeleteRecording": _link(
+            "deleteRecording", "Delete the recording.", recording_id=recording_id
+        ),
+    }
+
+
+def _endpoint_links(endpoint_id: str) -> JSON:
+    return {
+        "GetWebhookEndpoint": _link(
+            "getWebhookEndpoint", "Retrieve the endpoint.", endpoint_id=endpoint_id
+        ),
+        "ListWebhookDeliveries": _link(
+            "listWebhookDeliveries", "The deliveries made to it.", endpoint_id=endpoint_id
+        ),
+        "DeleteWebhookEndpoint": _link(
+            "deleteWebhookEndpoint", "Delete the endpoint.", endpoint_id=endpoint_id
+        ),
+    }
 
 
 def _json(schema: str) -> JSON:
@@ -863,6 +921,13 @@ _AUDIO_206 = _ok(
     "multipart/byteranges (RFC 9110 §14.6; each part has its own Content-Range).",
     {"audio/mpeg": {"schema": _BINARY}, "multipart/byteranges": {"schema": _BINARY}},
     (*_AUDIO, "Content-Range"),
+)
+# The first recording of a page leads on to everything a recording id opens.
+_RECORDING_PAGE = _ok(
+    "A page of recordings, newest first.",
+    _json("RecordingList"),
+    _AUTHED,
+    _recording_links("$response.body#/data/0/id"),
 )
 _AUDIO_304_RESPONSE = _ok("Not modified (If-None-Match / If-Modified-Since).", None, _AUDIO_304)
 
@@ -957,7 +1022,10 @@ _OPERATIONS: tuple[_Op, ...] = (
         "Sessions",
         {
             "201": _ok(
-                "The new session; `stream` carries a `kst_` token.", _json("Session"), _CREATED
+                "The new session; `stream` carries a `kst_` token.",
+                _json("Session"),
+                _CREATED,
+                _session_links("$response.body#/id"),
             )
         },
         scope="sessions:write",
@@ -978,7 +1046,11 @@ _OPERATIONS: tuple[_Op, ...] = (
         "getSession",
         "Retrieve a session",
         "Sessions",
-        {"200": _ok("The session.", _json("Session"), _AUTHED)},
+        {
+            "200": _ok(
+                "The session.", _json("Session"), _AUTHED, _session_links("$response.body#/id")
+            )
+        },
         scope="sessions:read",
         errors={404: "No such session."},
     ),
@@ -988,7 +1060,20 @@ _OPERATIONS: tuple[_Op, ...] = (
         "endSession",
         "End a session",
         "Sessions",
-        {"200": _ok("The ended session.", _json("Session"), _AUTHED)},
+        {
+            "200": _ok(
+                "The ended session.",
+                _json("Session"),
+                _AUTHED,
+                {
+                    "ListSessionRecordings": _link(
+                        "listSessionRecordings",
+                        "The recordings the call made.",
+                        session_id="$response.body#/id",
+                    )
+                },
+            )
+        },
         scope="sessions:write",
         description="Idempotent: ending an ended session returns it unchanged.",
         errors={404: "No such session."},
@@ -999,7 +1084,7 @@ _OPERATIONS: tuple[_Op, ...] = (
         "listSessionRecordings",
         "List a session's recordings",
         "Recordings",
-        {"200": _ok("A page of recordings, newest first.", _json("RecordingList"), _AUTHED)},
+        {"200": _RECORDING_PAGE},
         scope="recordings:read",
         params=(*_page("Recording"), "ChannelFilter"),
         errors={400: _LIST_400, 404: "No such session."},
@@ -1010,7 +1095,7 @@ _OPERATIONS: tuple[_Op, ...] = (
         "listRecordings",
         "List recordings",
         "Recordings",
-        {"200": _ok("A page of recordings, newest first.", _json("RecordingList"), _AUTHED)},
+        {"200": _RECORDING_PAGE},
         scope="recordings:read",
         description="All recordings of the key's organization and mode (extension).",
         params=(
@@ -1034,6 +1119,14 @@ _OPERATIONS: tuple[_Op, ...] = (
                 "Accepted: the recording, `processing` until encoded.",
                 _json("ImportedRecording"),
                 _CREATED,
+                {
+                    **_recording_links("$response.body#/id"),
+                    "GetSession": _link(
+                        "getSession",
+                        "The session the import belongs to.",
+                        session_id="$response.body#/session_id",
+                    ),
+                },
             )
         },
         scope="sessions:write",
@@ -1066,7 +1159,21 @@ _OPERATIONS: tuple[_Op, ...] = (
         "getRecording",
         "Retrieve a recording",
         "Recordings",
-        {"200": _ok("The recording.", _json("Recording"), _AUTHED)},
+        {
+            "200": _ok(
+                "The recording.",
+                _json("Recording"),
+                _AUTHED,
+                {
+                    **_recording_links("$response.body#/id"),
+                    "GetSession": _link(
+                        "getSession",
+                        "The session the recording belongs to.",
+                        session_id="$response.body#/session_id",
+                    ),
+                },
+            )
+        },
         scope="recordings:read",
         errors={404: "No such recording (or it was deleted)."},
     ),
@@ -1076,7 +1183,20 @@ _OPERATIONS: tuple[_Op, ...] = (
         "deleteRecording",
         "Delete a recording",
         "Recordings",
-        {"200": _ok("Deleted.", _json("DeletedRecording"), _AUTHED)},
+        {
+            "200": _ok(
+                "Deleted.",
+                _json("DeletedRecording"),
+                _AUTHED,
+                {
+                    "GetRecording": _link(
+                        "getRecording",
+                        "Now a 404, like every other use of the id.",
+                        recording_id="$request.path.recording_id",
+                    )
+                },
+            )
+        },
         scope="recordings:delete",
         description="Deletes the audio and the metadata (extension).",
         errors={404: "No such recording (or it was already deleted)."},
@@ -1180,6 +1300,7 @@ _OPERATIONS: tuple[_Op, ...] = (
                 "The new endpoint with its signing `secret`, shown only here.",
                 _json("WebhookEndpointWithSecret"),
                 _CREATED,
+                _endpoint_links("$response.body#/id"),
             )
         },
         scope="webhooks:manage",
@@ -1206,6 +1327,7 @@ _OPERATIONS: tuple[_Op, ...] = (
                 "A page of endpoints, newest first (no secrets).",
                 _json("WebhookEndpointList"),
                 _AUTHED,
+                _endpoint_links("$response.body#/data/0/id"),
             )
         },
         scope="webhooks:manage",
@@ -1219,7 +1341,14 @@ _OPERATIONS: tuple[_Op, ...] = (
         "getWebhookEndpoint",
         "Retrieve a webhook endpoint",
         "Webhooks",
-        {"200": _ok("The endpoint (no secret).", _json("WebhookEndpoint"), _AUTHED)},
+        {
+            "200": _ok(
+                "The endpoint (no secret).",
+                _json("WebhookEndpoint"),
+                _AUTHED,
+                _endpoint_links("$response.body#/id"),
+            )
+        },
         scope="webhooks:manage",
         errors={404: "No such endpoint (or it was deleted)."},
     ),
@@ -1229,7 +1358,20 @@ _OPERATIONS: tuple[_Op, ...] = (
         "deleteWebhookEndpoint",
         "Delete a webhook endpoint",
         "Webhooks",
-        {"200": _ok("Deleted.", _json("DeletedWebhookEndpoint"), _AUTHED)},
+        {
+            "200": _ok(
+                "Deleted.",
+                _json("DeletedWebhookEndpoint"),
+                _AUTHED,
+                {
+                    "GetWebhookEndpoint": _link(
+                        "getWebhookEndpoint",
+                        "Now a 404.",
+                        endpoint_id="$request.path.endpoint_id",
+                    )
+                },
+            )
+        },
         scope="webhooks:manage",
         description="No new deliveries are made to it and its pending ones are `canceled`; an "
         "attempt already in flight still finishes and is recorded.",
