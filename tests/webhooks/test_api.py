@@ -9,7 +9,8 @@ import pytest
 
 from kallrec.runtime import Runtime
 from tests.conftest import Caller
-from tests.webhooks.helpers import emit
+from tests.webhooks.helpers import emit, sending, wait_until
+from tests.webhooks.receiver import Receiver, Respond
 
 URL = "https://hooks.example.com/kallrec"
 BASE = "/v1/webhook_endpoints"
@@ -231,3 +232,61 @@ async def test_deliveries_are_listed_with_attempts(
     assert [d["event_id"] for d in paged.json()["data"]] == [first_event]
     bad = await client.get(f"{BASE}/{endpoint_id}/deliveries?status=lost", headers=caller.headers)
     assert_error(bad, 400, "invalid_request", "status")
+
+
+# -- spec §9: what the operator allowed, and what the history shows --------------------------------
+
+
+async def test_an_allowed_network_is_accepted_and_others_still_refused(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    # These tests' settings allow 127.0.0.0/8 (a receiver on the same host).
+    for url in ("http://127.0.0.1:9/hook", "http://127.0.0.2:9/hook", "http://localhost:9/hook"):
+        assert (
+            await create(client, caller, {"url": url, "enabled_events": ["*"]})
+        ).status_code == 201
+    for url in ("http://[::1]:9/hook", "http://169.254.169.254/", "http://10.0.0.1/"):
+        response = await create(client, caller, {"url": url, "enabled_events": ["*"]})
+        assert_error(response, 400, "invalid_request", "url")
+        assert "KALLREC_WEBHOOK_ALLOWED_NETWORKS" in response.json()["error"]["message"]
+
+
+async def test_delivery_history_shows_categories_never_error_text_or_headers(
+    client: httpx.AsyncClient, caller: Caller, runtime: Runtime
+) -> None:
+    metadata = "http://169.254.169.254/latest/meta-data/iam/security-credentials/"
+    redirect = Respond(302, headers={"Location": metadata, "X-Internal-Secret": "s3cr3t"})
+    with Receiver() as closed:
+        closed_port = closed.port  # nobody listens there any more
+    with Receiver([redirect]) as redirecting, Receiver([Respond(200, delay=5)]) as hung:
+        urls = {
+            "connection_refused": f"http://127.0.0.1:{closed_port}/hook",
+            "http_status": redirecting.url,
+            "timeout": hung.url,
+            "tls_error": f"https://127.0.0.1:{redirecting.port}/hook",  # TLS to a plain server
+        }
+        ids = {}
+        for expected, url in urls.items():
+            body = {"url": url, "enabled_events": ["session.created"]}
+            ids[expected] = (await create(client, caller, body)).json()["id"]
+        endpoint = runtime.webhooks.get_endpoint(ids["timeout"])
+        assert endpoint is not None
+        emit(runtime, endpoint, "session.created", {"id": "sess_1"})  # to all four
+
+        def all_failed() -> bool:
+            rows, _ = runtime.webhooks.list_deliveries(endpoint_ids=list(ids.values()))
+            return len(rows) == 4 and all(r.status == "failed" for r in rows)
+
+        async with sending(runtime):
+            await wait_until(all_failed, seconds=20)
+    for expected, endpoint_id in ids.items():
+        response = await client.get(f"{BASE}/{endpoint_id}/deliveries", headers=caller.headers)
+        (delivery,) = response.json()["data"]
+        attempts = delivery["attempts"]
+        assert [a["category"] for a in attempts] == [expected] * 3, attempts
+        assert [a["error"] for a in attempts] == [expected] * 3
+        statuses = {a["response_status"] for a in attempts}
+        assert statuses == ({302} if expected == "http_status" else {None})
+        for leak in ("169.254", "meta-data", "Location", "s3cr3t", "Errno", "Connection refused",
+                     "SSL", "certificate", "timed out", str(closed_port)):  # fmt: skip
+            assert leak not in response.text, (expected, leak, response.text)

@@ -117,3 +117,24 @@ def test_list_remove_and_deliveries(data_dir: Path) -> None:
     assert endpoint.id not in listing
     code, _, err = run(data_dir, "remove", endpoint.id)
     assert code == 1 and "No such webhook endpoint" in err
+
+
+def test_add_refuses_non_public_destinations_unless_allowed(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KALLREC_WEBHOOK_ALLOWED_NETWORKS", raising=False)
+    for url in ("http://127.0.0.1:9/in", "http://127.1:9/in", "http://localhost:9/in"):
+        code, out, err = run(data_dir, "add", url, "--org", "acme", "--events", "*")
+        assert code == 2 and out == "", err
+        assert "KALLREC_WEBHOOK_ALLOWED_NETWORKS" in " ".join(err.split())
+    code, _, err = run(
+        data_dir, "add", "http://u:p@hooks.example.com/", "--org", "a", "--events", "*"
+    )
+    assert code == 2 and "credentials" in err
+
+    monkeypatch.setenv("KALLREC_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
+    code, out, err = run(data_dir, "add", "http://127.0.0.1:9/in", "--org", "acme", "--events", "*")
+    assert code == 0 and out.strip().splitlines()[-1].startswith("whsec_"), err
+    monkeypatch.setenv("KALLREC_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/33")
+    code, _, err = run(data_dir, "add", "http://127.0.0.1:9/in", "--org", "acme", "--events", "*")
+    assert code == 2 and "KALLREC_WEBHOOK_ALLOWED_NETWORKS" in err
