@@ -151,7 +151,7 @@ def test_garbage_frames_get_errors_and_the_call_goes_on(live_server: Server, key
                 "[]",
                 '{"type":"nope"}',
                 b"\x00\x01binary",
-                "x" * 300_000,
+                '{"type": "ping", "n": ' + "9" * 5000 + "}",
                 json.dumps(
                     {
                         "type": "audio.input",
@@ -176,12 +176,35 @@ def test_garbage_frames_get_errors_and_the_call_goes_on(live_server: Server, key
         "invalid_message",
         "unknown_message_type",
         "invalid_message",
-        "message_too_large",
+        "invalid_json",
         "invalid_audio_format",
     ]
     recs = recordings_when_ready(live_server, key, session["id"], 1)
     assert recs["mixed"]["duration"] == pytest.approx(1.0, abs=0.01)
     assert httpx.get(live_server.url("/healthz")).status_code == 200
+
+
+def test_a_message_over_256_kib_closes_the_stream_with_1009_and_keeps_the_audio(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, channels="mixed")
+
+    async def call() -> tuple[str, int | None]:
+        async with websockets.connect(stream_url(session), max_size=None) as ws:
+            await expect(ws, "session.ready")
+            for i in range(10):
+                await ws.send(chunk_message("agent", i))
+            await ws.send("x" * 300_000)
+            error = await expect(ws, "session.error")
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        return error["code"], closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert asyncio.run(call()) == ("message_too_large", 1009)
+    ended = httpx.post(live_server.url(f"/v1/sessions/{session['id']}/end"), headers=auth(key))
+    assert ended.status_code == 200, ended.text
+    recs = recordings_when_ready(live_server, key, session["id"], 1)
+    assert recs["mixed"]["duration"] == pytest.approx(1.0, abs=0.01)
 
 
 def test_duplicates_and_reordered_chunks_land_in_place(live_server: Server, key: str) -> None:

@@ -21,7 +21,7 @@ from kallrec.db.models import Session
 from kallrec.download_links import signing_secret
 from kallrec.events import session_event
 from kallrec.live import stream_tokens
-from kallrec.live.messages import AudioChunk, End, Ping, StreamError, parse
+from kallrec.live.messages import MAX_MESSAGE_BYTES, AudioChunk, End, Ping, StreamError, parse
 from kallrec.recordings import end_session
 from kallrec.runtime import Runtime
 
@@ -173,6 +173,14 @@ async def _receive_loop(
         except (WebSocketDisconnect, RuntimeError):  # closed, by the client or by the watcher
             return
         if message["type"] == "websocket.disconnect" or state.started:
+            return
+        if len(message.get("text") or message.get("bytes") or "") > MAX_MESSAGE_BYTES:
+            # Spec §9: the connection ends (1009, "message too big"); what was received before
+            # is kept. Granian has already buffered the frame: see SECURITY.md.
+            await _error(
+                ws, "message_too_large", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes."
+            )
+            await ws.close(1009)
             return
         if not bucket.take():
             await _error(ws, "rate_limited", "Too many messages; slow down.")

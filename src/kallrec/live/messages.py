@@ -60,7 +60,8 @@ def parse(text: str) -> Message:
         )
     try:
         data = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    # ValueError: JSONDecodeError, and integers longer than Python converts (4,300 digits).
+    except (ValueError, RecursionError):
         raise StreamError("invalid_json", "The message is not valid JSON.") from None
     if not isinstance(data, dict):
         raise StreamError("invalid_message", "A message must be a JSON object.")
