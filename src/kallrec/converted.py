@@ -9,8 +9,10 @@ database, shared by every process and replica (db/conversion_repository.py):
   conversion is written to scratch and stopped if it outgrows its reservation, so the scratch
   file counts against the quota too (on local storage it becomes the kept file by a rename).
 * When it does not fit, even after evicting every conversion not being read, it is ``Unkept``:
-  converted while it is sent (api/conversion_body.py) and never written anywhere; the only disk
-  it uses is a copy of the recording's MP3 when the storage is remote.
+  converted while it is sent (api/conversion_body.py) and never written anywhere.
+* The recording's MP3 is read where it is: in place on local storage, by ranged reads on remote
+  storage (storage/thread_file.py), never copied to scratch. So the only disk a conversion uses
+  besides the kept files is its reserved output in scratch: the quota bounds both.
 * A reader pins the kept file while it sends it (renewed every ``PIN_SECONDS / 3``), so an
   eviction never removes a file under a download. The pin outlives the handler by
   ``RELEASE_HOLD_SECONDS`` (or ``delete_grace_seconds`` if shorter): Granian opens a file handed
@@ -41,6 +43,7 @@ from kallrec import ids, timeutil
 from kallrec.audio import sizes
 from kallrec.audio.formats import CONTENT_TYPES, FORMATS, SAMPLE_RATES
 from kallrec.storage import StorageError
+from kallrec.storage.thread_file import ThreadFile
 
 if TYPE_CHECKING:  # the repository imports converted_keys: no import of it from here
     from kallrec.db.conversion_repository import ConversionRepository
@@ -167,31 +170,27 @@ async def holding(rt: Runtime, kept: Kept) -> AsyncIterator[None]:
         await release(rt, kept)
 
 
-@asynccontextmanager
-async def source_file(rt: Runtime, key: str, size: int, work: Path) -> AsyncIterator[Path]:
-    """The recording's MP3 as a local file: the stored file itself on local storage, else a
-    copy in ``work``. Raises StorageError when it is missing or not ``size`` bytes long."""
+async def source(rt: Runtime, key: str, size: int) -> Path | ThreadFile:
+    """The recording's MP3 for a conversion thread to read: the stored file itself on local
+    storage, else ranged reads of the object. Raises StorageError when a local file is missing
+    or not ``size`` bytes long (a remote one fails its reads: the conversion raises then)."""
     local = rt.storage.local_path(key)
-    if local is not None:
-        path = Path(local)
-        try:
-            found = (await anyio.Path(path).stat()).st_size
-        except FileNotFoundError:
-            raise StorageError(f"{key} is missing") from None
-    else:
-        path = work / "source.mp3"
-        await rt.storage.fetch_to(key, path)
-        found = (await anyio.Path(path).stat()).st_size
+    if local is None:
+        return ThreadFile(rt.storage, key, size)
+    try:
+        found = (await anyio.Path(local).stat()).st_size
+    except FileNotFoundError:
+        raise StorageError(f"{key} is missing") from None
     if found != size:
         raise StorageError(f"{key} does not have the recording's size")
-    yield path
+    return Path(local)
 
 
-def chunks(unkept: Unkept, source: Path) -> Iterator[bytes]:
+def chunks(unkept: Unkept, src: Path | ThreadFile) -> Iterator[bytes]:
     """The conversion's bytes (a generator to advance with ``next_chunk``, closed when done)."""
     from kallrec.audio.convert import converted_chunks  # the audio stack: loaded on first use
 
-    return converted_chunks(source, unkept.fmt, unkept.rate)
+    return converted_chunks(src, unkept.fmt, unkept.rate)
 
 
 async def next_chunk(it: Iterator[bytes]) -> bytes | None:
@@ -285,16 +284,16 @@ async def _build(rt: Runtime, unkept: Unkept, key: str, limit: int) -> int | Non
     pass ``limit`` bytes (then nothing is stored)."""
     from kallrec.audio.convert import OutputTooLarge, convert_mp3
 
+    src = await source(rt, unkept.source_key, unkept.source_size)
     await anyio.Path(rt.scratch).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=rt.scratch) as work:
         dest = Path(work) / f"out.{unkept.fmt}"
-        async with source_file(rt, unkept.source_key, unkept.source_size, Path(work)) as src:
-            try:
-                await _converting(
-                    lambda: convert_mp3(src, dest, unkept.fmt, unkept.rate, max_bytes=limit)
-                )
-            except OutputTooLarge:
-                return None
+        try:
+            await _converting(
+                lambda: convert_mp3(src, dest, unkept.fmt, unkept.rate, max_bytes=limit)
+            )
+        except OutputTooLarge:
+            return None
         return (await rt.storage.put_file(key, dest)).size
 
 

@@ -10,15 +10,12 @@ goes away stops the conversion.
 from __future__ import annotations
 
 import asyncio
-import tempfile
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
-import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kallrec.api.audio_body import SEND_PIECE, Headers
-from kallrec.converted import Kept, Unkept, chunks, holding, next_chunk, source_file
+from kallrec.converted import Kept, Unkept, chunks, holding, next_chunk, source
 from kallrec.runtime import Runtime
 
 
@@ -36,8 +33,7 @@ class Pinned:
 
 
 class Converting:
-    """An unkept conversion, converted while it is sent; nothing is written but, on remote
-    storage, a scratch copy of the recording's MP3 (removed at the end)."""
+    """An unkept conversion, converted while it is sent; nothing is written anywhere."""
 
     def __init__(
         self,
@@ -52,19 +48,14 @@ class Converting:
         self.count_bytes = count_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await anyio.Path(self.rt.scratch).mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=self.rt.scratch) as work:
-            u = self.unkept
-            async with source_file(self.rt, u.source_key, u.source_size, Path(work)) as source:
-                blocks = chunks(u, source)
-                try:
-                    first = await next_chunk(blocks)
-                    await send(
-                        {"type": "http.response.start", "status": 200, "headers": self.headers}
-                    )
-                    await self._send_blocks(send, receive, blocks, first)
-                finally:
-                    blocks.close()
+        u = self.unkept
+        blocks = chunks(u, await source(self.rt, u.source_key, u.source_size))
+        try:
+            first = await next_chunk(blocks)
+            await send({"type": "http.response.start", "status": 200, "headers": self.headers})
+            await self._send_blocks(send, receive, blocks, first)
+        finally:
+            blocks.close()
 
     async def _send_blocks(
         self, send: Send, receive: Receive, blocks: Iterator[bytes], block: bytes | None

@@ -9,6 +9,7 @@ cache has no room (nothing on disk then). Both give the same bytes; a WAV is exa
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
@@ -43,6 +44,17 @@ _BLOCK = 1 << 14
 
 class OutputTooLarge(Exception):
     """The conversion outgrew the bytes it was allowed (its reservation in the cache)."""
+
+
+class Source(Protocol):
+    """A file-like MP3 (storage/thread_file.py): ``error`` holds what a read failed with, since
+    libsndfile takes a failed read for the end of the file."""
+
+    error: BaseException | None
+
+    def read(self, count: int = -1) -> bytes: ...
+    def seek(self, offset: int, whence: int = 0) -> int: ...
+    def tell(self) -> int: ...
 
 
 class _Encoder(Protocol):
@@ -145,18 +157,39 @@ def _encoder(fmt: str, rate: int, samples: int) -> _Encoder:
     return _Mp3Encoder(rate) if fmt == "mp3" else _OggEncoder(rate)
 
 
-def _source_samples(src: Path, decoded: sf.SoundFile) -> int:
-    with src.open("rb") as fh:
-        head = fh.read(4)
-    exact = sizes.cbr_samples(head, src.stat().st_size)
-    return decoded.frames if exact is None else exact
+def _head_and_size(src: Path | Source) -> tuple[bytes, int]:
+    if isinstance(src, Path):
+        with src.open("rb") as fh:
+            return fh.read(4), os.fstat(fh.fileno()).st_size
+    head = src.read(4)
+    size = src.seek(0, os.SEEK_END)
+    src.seek(0)
+    return head, size
 
 
-def converted_chunks(src: Path, fmt: str, rate: int) -> Iterator[bytes]:
+def _check(src: Path | Source) -> None:
+    if not isinstance(src, Path) and src.error is not None:
+        raise src.error
+
+
+def converted_chunks(src: Path | Source, fmt: str, rate: int) -> Iterator[bytes]:
     """The bytes of the mono MP3 ``src`` as ``fmt`` at ``rate`` Hz, in order, a block at a time
-    (empty pieces skipped). Close the generator to stop early."""
+    (empty pieces skipped). Close the generator to stop early. A ``Source`` whose reads failed
+    raises their error, never a shortened conversion."""
+    try:
+        yield from _converted_chunks(src, fmt, rate)
+    except Exception:
+        _check(src)  # the read that failed, rather than what libsndfile made of it
+        raise
+
+
+def _converted_chunks(src: Path | Source, fmt: str, rate: int) -> Iterator[bytes]:
+    head, size = _head_and_size(src)
+    _check(src)
     with sf.SoundFile(src) as mp3:
-        out_samples = sizes.resampled_samples(_source_samples(src, mp3), mp3.samplerate, rate)
+        exact = sizes.cbr_samples(head, size)
+        samples = mp3.frames if exact is None else exact
+        out_samples = sizes.resampled_samples(samples, mp3.samplerate, rate)
         encoder = _encoder(fmt, rate, out_samples)
         resampler = (
             None
@@ -165,11 +198,13 @@ def converted_chunks(src: Path, fmt: str, rate: int) -> Iterator[bytes]:
         )
         try:
             for block in mp3.blocks(_BLOCK, dtype="int16", always_2d=True):
+                _check(src)
                 mono = np.ascontiguousarray(block[:, 0])
                 if resampler is not None:
                     mono = resampler.resample_chunk(mono)
                 if data := encoder.encode(mono):
                     yield data
+            _check(src)
             if resampler is not None:
                 tail = resampler.resample_chunk(np.zeros(0, dtype=np.int16), last=True)
                 if data := encoder.encode(tail):
@@ -180,7 +215,9 @@ def converted_chunks(src: Path, fmt: str, rate: int) -> Iterator[bytes]:
             yield last
 
 
-def convert_mp3(src: Path, dest: Path, fmt: str, rate: int, *, max_bytes: int | None = None) -> int:
+def convert_mp3(
+    src: Path | Source, dest: Path, fmt: str, rate: int, *, max_bytes: int | None = None
+) -> int:
     """Writes ``src`` converted to ``dest``; returns its size. Raises OutputTooLarge (leaving
     ``dest`` partial: the caller's scratch) as soon as it would pass ``max_bytes``."""
     written = 0
