@@ -144,7 +144,8 @@ async def check_destination(
         with anyio.fail_after(RESOLVE_TIMEOUT_SECONDS):
             addresses = await lookup(host, target.port or (443 if target.scheme == "https" else 80))
     except (transport.UnresolvableHost, TimeoutError):
-        if host == "localhost" or host.endswith(".localhost"):
+        name = host.removesuffix(".")
+        if name == "localhost" or name.endswith(".localhost"):
             addresses = [IPv4Address("127.0.0.1")]  # RFC 6761: such names are loopback
     blocked = first_blocked(addresses, allowed)
     if blocked is None:
