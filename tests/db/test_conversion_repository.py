@@ -160,3 +160,13 @@ def test_a_missing_object_is_forgotten(cache, rec_id) -> None:
     keep(cache, rec_id, "a", 100, NOW)
     cache.forget("a")
     assert cache.usage() == (0, 0)
+
+
+def test_finished_readers_pins_do_not_pile_up(cache, rec_id, db) -> None:
+    keep(cache, rec_id, "a", 100, NOW)
+    for i in range(50):  # fifty downloads, one after the other, each released when done
+        at = NOW + 1 + i
+        assert cache.use("a", f"reader-{i}", at, at + PIN) is not None
+        cache.pin(f"reader-{i}", at)
+    with db.read() as conn:
+        assert len(conn.execute(select(t.conversion_pins.c.id)).all()) <= 2

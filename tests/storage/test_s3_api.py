@@ -98,6 +98,24 @@ async def test_download_presigns_the_converted_object(client, caller, rec, runti
     assert f"kallrec/converted/{rec['id']}/16000.wav" in moto_s3.keys(runtime.storage.bucket)
 
 
+async def test_download_in_redirect_mode_without_room_links_to_a_streamed_conversion(
+    client, caller, rec, runtime, moto_s3
+) -> None:
+    """No object to presign when the cache has no room: the 302 goes to kallrec's own signed
+    link, which converts while it sends (reading the recording from S3 by ranges)."""
+    runtime.settings = replace(runtime.settings, s3_redirect="302", conversion_cache_max_bytes=0)
+    url = f"/v1/recordings/{rec['id']}/download?format=wav&sample_rate=16000"
+    response = await client.get(url, headers=caller.headers)
+    assert response.status_code == 302
+    location = response.headers["location"]
+    assert location.startswith(f"/v1/recordings/{rec['id']}/download/file?")
+    wav = await client.get(location)
+    assert wav.status_code == 200 and wav.headers["accept-ranges"] == "none"
+    assert int(wav.headers["content-length"]) == len(wav.content)
+    assert sf.info(io.BytesIO(wav.content)).samplerate == 16000
+    assert not [k for k in moto_s3.keys(runtime.storage.bucket) if "/converted/" in k]
+
+
 async def test_download_without_redirect_streams_the_s3_object(client, caller, rec) -> None:
     url = f"/v1/recordings/{rec['id']}/download?format=ogg&sample_rate=22050"
     response = await client.get(url, headers=caller.headers)

@@ -49,9 +49,11 @@ class ConversionRepository:
             ).scalar()
             if size is None:
                 return None
-            conn.execute(
-                insert(t.conversion_pins).values(id=pin_id, storage_key=key, until=pin_until)
-            )
+            pins = t.conversion_pins
+            # Readers that finished: without this, a file downloaded over and over while
+            # nothing new is converted (reserve sweeps too) would gather a pin per download.
+            conn.execute(delete(pins).where(pins.c.storage_key == key, pins.c.until < now))
+            conn.execute(insert(pins).values(id=pin_id, storage_key=key, until=pin_until))
             return int(size)
 
     def reserve(
