@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 
@@ -170,3 +172,40 @@ def test_finished_readers_pins_do_not_pile_up(cache, rec_id, db) -> None:
         cache.pin(f"reader-{i}", at)
     with db.read() as conn:
         assert len(conn.execute(select(t.conversion_pins.c.id)).all()) <= 2
+
+
+def test_concurrent_reservations_from_many_processes_never_pass_the_quota(
+    database_url: str, db: Database, rec_id: str
+) -> None:
+    """Replicas (threads with their own pools) reserving at once: the sum stays under the limit
+    (PostgreSQL serializes reservations with an advisory lock, SQLite with its write lock)."""
+    count = 8
+    barrier = threading.Barrier(count)
+    granted: list[str] = []
+    errors: list[BaseException] = []
+
+    def reserve(i: int) -> None:
+        own = Database(database_url)
+        try:
+            barrier.wait()
+            # Each keeps its pin (a build in progress): nothing can be evicted for another.
+            if (
+                ConversionRepository(own).reserve(
+                    f"k{i}", rec_id, 300, LIMIT, f"p{i}", NOW, NOW + PIN
+                )
+                is not None
+            ):
+                granted.append(f"k{i}")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=reserve, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert len(granted) == 3
+    assert ConversionRepository(db).usage() == (3, 900)
