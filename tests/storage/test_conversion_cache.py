@@ -272,3 +272,34 @@ def test_a_long_but_genuine_expiry_still_verifies(runtime: Runtime) -> None:
         query["signature"],
         timeutil.now(),
     ) == ("wav", 8000)
+
+
+async def test_a_pin_is_renewed_for_as_long_as_its_download_lasts(
+    client, caller, rec, runtime, cache, monkeypatch
+) -> None:
+    import anyio
+    from sqlalchemy import select
+
+    from kallrec import converted
+    from kallrec.db import schema as t
+
+    await download(client, caller, rec, "wav", 16000)
+    key = converted_key(rec["id"], "wav", 16000)
+    monkeypatch.setattr(converted, "PIN_SECONDS", 1.5)  # renewed every 0.5 s
+    kept = await converted.find_or_convert(
+        runtime, await runtime.get_recording(caller.org_id, False, rec["id"]), "wav", 16000
+    )
+    assert isinstance(kept, converted.Kept) and kept.key == key
+
+    def until() -> float:
+        with runtime.db.read() as conn:
+            return conn.execute(
+                select(t.conversion_pins.c.until).where(t.conversion_pins.c.id == kept.pin)
+            ).scalar_one()
+
+    first = until()
+    async with converted.holding(runtime, kept):  # a download that takes a while
+        await anyio.sleep(first + 1.0 - timeutil.now())
+        # Past the first expiry, still pinned: no other conversion could evict it now.
+        assert until() > timeutil.now()
+    assert until() <= timeutil.now()  # released (delete_grace_seconds is 0 here)
