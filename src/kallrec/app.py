@@ -24,8 +24,8 @@ from kallrec.errors import (
     NotFound,
     RequestTimeout,
     ServerError,
-    StorageUnavailable,
     render_error,
+    storage_unavailable,
 )
 from kallrec.jobs.runner import run_background
 from kallrec.runtime import Runtime
@@ -210,8 +210,8 @@ class KallrecApp:
                 raise
             if isinstance(exc, StorageError):  # any handler that touched storage
                 log.warning("request %s: storage unavailable: %s", request_id, exc)
-                exc = StorageUnavailable(
-                    "Audio storage is unavailable right now; try again shortly.", retry_after=5
+                exc = storage_unavailable(
+                    "Audio storage is unavailable right now; try again shortly."
                 )
             await self._send_error(exc, request_id, scope, send_with_headers)
         except ClientDisconnect:
