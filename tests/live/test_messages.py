@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from kallrec.live.messages import AudioChunk, End, Ping, StreamError, parse
+from kallrec.live.messages import AudioChunk, Control, End, Ping, StreamError, parse
 
 
 def audio(**overrides: object) -> str:
@@ -40,6 +40,26 @@ def test_timestamps_are_the_clients_clock_whatever_its_origin() -> None:
 def test_ping_and_end() -> None:
     assert parse('{"type":"ping"}') == Ping()
     assert parse('{"type":"session.end"}') == End()
+
+
+def test_the_older_docs_end_is_session_end() -> None:
+    assert parse('{"type": "end"}') == End()
+
+
+def test_the_older_docs_control_message_mutes_both_speakers() -> None:
+    # Verbatim from the older docs: no speaker, so the whole stream.
+    assert parse('{"type": "control", "action": "mute"}') == Control("mute", ("agent", "customer"))
+    assert parse('{"type": "control", "action": "unmute"}') == Control("unmute")
+
+
+def test_a_control_message_may_name_one_speaker() -> None:
+    message = '{"type": "control", "action": "mute", "speaker": "customer"}'
+    assert parse(message) == Control("mute", ("customer",))
+
+
+@pytest.mark.parametrize("action", ["pause_transcription", "resume_transcription"])
+def test_transcription_controls_are_understood(action: str) -> None:
+    assert parse(json.dumps({"type": "control", "action": action})) == Control(action)
 
 
 @pytest.mark.parametrize(
@@ -78,6 +98,10 @@ def test_ping_and_end() -> None:
             "message_too_large",
         ),
         (audio(audio="x"), "invalid_message"),
+        ('{"type":"control","action":"dance"}', "unknown_control_action"),
+        ('{"type":"control"}', "unknown_control_action"),
+        ('{"type":"control","action":["mute"]}', "unknown_control_action"),
+        ('{"type":"control","action":"mute","speaker":"robot"}', "invalid_message"),
         ('"' + "x" * 300_000 + '"', "message_too_large"),
         ("[" * 50_000, "invalid_json"),
     ],
@@ -86,3 +110,9 @@ def test_bad_messages_have_codes(text: str, code: str) -> None:
     with pytest.raises(StreamError) as caught:
         parse(text)
     assert caught.value.code == code
+
+
+def test_an_unknown_action_is_quoted_short() -> None:
+    with pytest.raises(StreamError) as caught:
+        parse(json.dumps({"type": "control", "action": "x" * 5000}))
+    assert len(caught.value.message) < 200

@@ -238,3 +238,75 @@ def test_no_audio_means_no_tracks(tmp_path: Path) -> None:
     tracks.close()
     assert finished_tracks(tmp_path / "s") is None
     assert finished_tracks(tmp_path / "never") is None
+
+
+# -- muted chunks (the older protocol's control: mute) -------------------------------------------
+
+
+def test_a_muted_chunk_is_silence_and_keeps_the_timeline(tmp_path: Path) -> None:
+    tracks = SessionTracks(tmp_path / "s")
+    tracks.write("agent", 0, chunk(1000))
+    tracks.write("agent", 20, chunk(2000), muted=True)
+    tracks.write("agent", 40, chunk(3000))
+    tracks.close()
+    agent = read(tmp_path / "s")["agent"]
+    assert len(agent) == 60 * 8
+    assert set(agent[: 20 * 8]) == {level(1000)}
+    assert set(agent[20 * 8 : 40 * 8]) == {0}
+    assert set(agent[40 * 8 :]) == {level(3000)}
+
+
+def test_a_call_that_ends_muted_lasts_as_long_as_it_did(tmp_path: Path) -> None:
+    tracks = SessionTracks(tmp_path / "s")
+    tracks.write("agent", 0, chunk(1000))
+    tracks.write("customer", 20, chunk(2000, ms=500), muted=True)
+    tracks.close()
+    both = read(tmp_path / "s")
+    assert len(both["agent"]) == len(both["customer"]) == 520 * 8
+    assert set(both["customer"]) == {0}
+
+
+def test_a_muted_duplicate_keeps_the_audio_already_received(tmp_path: Path) -> None:
+    tracks = SessionTracks(tmp_path / "s")
+    tracks.write("agent", 0, chunk(1000, ms=100))
+    tracks.write("agent", 40, chunk(2000), muted=True)  # resent while muted
+    tracks.close()
+    agent = read(tmp_path / "s")["agent"]
+    assert len(agent) == 100 * 8 and set(agent) == {level(1000)}
+
+
+def test_unmuting_after_a_mute_longer_than_the_jump_limit_is_no_jump(tmp_path: Path) -> None:
+    tracks = SessionTracks(tmp_path / "s")
+    tracks.write("agent", 0, chunk(1000))
+    for i in range(1, 11):  # ten seconds muted, one second at a time
+        tracks.write("agent", i * 1000, chunk(0, ms=1000), muted=True, max_jump_ms=5000)
+    tracks.write("agent", 11_000, chunk(3000), max_jump_ms=5000)
+    tracks.close()
+    agent = read(tmp_path / "s")["agent"]
+    assert len(agent) == 11_020 * 8 and agent[-1] == level(3000)
+
+
+def test_a_muted_chunk_is_held_to_the_jump_limit(tmp_path: Path) -> None:
+    tracks = SessionTracks(tmp_path / "s")
+    tracks.write("agent", 0, chunk(1000))
+    with pytest.raises(StreamError) as caught:
+        tracks.write("agent", 7_200_000, chunk(1000), muted=True)
+    assert caught.value.code == "timestamp_out_of_range"
+    tracks.close()
+    assert len(read(tmp_path / "s")["agent"]) == 20 * 8
+
+
+def test_without_fallocate_a_muted_chunk_still_writes_over_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unsupported(fd: int, offset: int, length: int) -> None:
+        raise OSError(95, "Operation not supported")
+
+    monkeypatch.setattr("os.posix_fallocate", unsupported)
+    tracks = SessionTracks(tmp_path / "s")
+    tracks.write("agent", 0, chunk(1000, ms=100))
+    tracks.write("agent", 60, chunk(2000, ms=100), muted=True)  # half over audio, half past it
+    tracks.close()
+    agent = read(tmp_path / "s")["agent"]
+    assert len(agent) == 160 * 8
+    assert set(agent[: 100 * 8]) == {level(1000)} and set(agent[100 * 8 :]) == {0}

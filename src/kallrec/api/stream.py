@@ -3,6 +3,15 @@
 One connection carries both speakers of a call. Every audio chunk is written to its speaker's
 track at once (see live/tracks.py); nothing is held in memory, so neither a dropped connection
 nor a killed server loses what was received.
+
+The token comes from ``?token=`` (the newer Kallglot docs) or, as the older docs preferred, from
+``Authorization: Bearer kst_…`` at connect. When both are there the query's is used: clients
+that send their API key in ``Authorization`` on every request (a common HTTP client default)
+must not have it taken for the stream token.
+
+The older protocol's ``control`` messages belong to the connection that sends them: ``mute``
+(of one speaker, or both) lasts until ``unmute`` or until that connection closes; a reconnect
+starts unmuted, as a new stream did in the older docs.
 """
 
 from __future__ import annotations
@@ -21,7 +30,15 @@ from kallrec.db.models import Session
 from kallrec.download_links import signing_secret
 from kallrec.events import session_event
 from kallrec.live import stream_tokens
-from kallrec.live.messages import MAX_MESSAGE_BYTES, AudioChunk, End, Ping, StreamError, parse
+from kallrec.live.messages import (
+    MAX_MESSAGE_BYTES,
+    AudioChunk,
+    Control,
+    End,
+    Ping,
+    StreamError,
+    parse,
+)
 from kallrec.recordings import end_session
 from kallrec.runtime import Runtime
 
@@ -64,7 +81,7 @@ async def _admit(rt: Runtime, ws: WebSocket, session_id: str) -> Session | None:
 
     Only a token issued for this very session learns anything about it (that it ended: 4009);
     any other is invalid (4001) whatever the session's state, owner or existence."""
-    token = ws.query_params.get("token") or ""
+    token = ws.query_params.get("token") or _bearer(ws.headers.get("authorization"))
     secret = await anyio.to_thread.run_sync(signing_secret, rt.settings)
     session = None
     if stream_tokens.issued_for(token, session_id, secret):
@@ -102,6 +119,12 @@ async def _admit(rt: Runtime, ws: WebSocket, session_id: str) -> Session | None:
         )
         return None
     return session
+
+
+def _bearer(header: str | None) -> str:
+    """The credentials of ``Authorization: Bearer …``, or "" (any other scheme: no token)."""
+    scheme, _, credentials = (header or "").strip().partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
 
 
 async def session_stream(ws: WebSocket) -> None:
@@ -165,6 +188,7 @@ async def _receive_loop(
     rt: Runtime, ws: WebSocket, session: Session, tracks: Any, state: _Closing
 ) -> None:
     bucket = _Bucket()
+    muted: set[str] = set()  # speakers this connection muted (older protocol's control)
     last_touch = time.monotonic()
     max_jump_ms = round(rt.settings.stream_max_timestamp_jump_seconds * 1000)
     while True:
@@ -194,7 +218,11 @@ async def _receive_loop(
             if isinstance(parsed, AudioChunk) and session.recording_enabled:
                 # Refused (timestamp_out_of_range) before anything is written.
                 tracks.write(
-                    parsed.speaker, parsed.timestamp_ms, parsed.mulaw, max_jump_ms=max_jump_ms
+                    parsed.speaker,
+                    parsed.timestamp_ms,
+                    parsed.mulaw,
+                    max_jump_ms=max_jump_ms,
+                    muted=parsed.speaker in muted,
                 )
         except StreamError as exc:
             await _error(ws, exc.code, exc.message)
@@ -207,6 +235,12 @@ async def _receive_loop(
                 )
         elif isinstance(parsed, Ping):
             await ws.send_json({"type": "pong", "session_id": session.id})
+        elif isinstance(parsed, Control):
+            # pause_transcription / resume_transcription: kallrec makes no transcripts.
+            if parsed.action == "mute":
+                muted.update(parsed.speakers)
+            elif parsed.action == "unmute":
+                muted.difference_update(parsed.speakers)
         elif isinstance(parsed, End):
             state.started = True
             await anyio.to_thread.run_sync(tracks.sync)

@@ -1,4 +1,9 @@
-"""The client → server messages of the session stream (spec §6), parsed and checked."""
+"""The client → server messages of the session stream (spec §6), parsed and checked.
+
+Besides the newer Kallglot protocol (``audio.input``, ``ping``, ``session.end``), the older one's
+``{"type": "end"}`` (the same as ``session.end``) and ``{"type": "control", "action": …}``
+messages are understood. The older ``audio`` message is not (yet): it is the carriers issue's.
+"""
 
 from __future__ import annotations
 
@@ -44,7 +49,23 @@ class End:
     pass
 
 
-Message = AudioChunk | Ping | End
+@dataclass(frozen=True)
+class Control:
+    """The older protocol's ``control`` message. ``mute``/``unmute`` name the speakers they
+    apply to: the message's optional ``speaker`` (a kallrec extension), else both."""
+
+    action: str
+    speakers: tuple[str, ...] = SPEAKERS
+
+
+Message = AudioChunk | Ping | End | Control
+
+# The older docs' actions: mute and unmute stop and resume writing audio (the track keeps its
+# timeline, so what was muted is silence); kallrec makes no transcripts, so pausing them is a
+# no-op.
+MUTING_ACTIONS = ("mute", "unmute")
+IGNORED_ACTIONS = ("pause_transcription", "resume_transcription")
+CONTROL_ACTIONS = MUTING_ACTIONS + IGNORED_ACTIONS
 
 
 def _int(value: object, name: str, upper: int) -> int:
@@ -68,8 +89,10 @@ def parse(text: str) -> Message:
     kind = data.get("type")
     if kind == "ping":
         return Ping()
-    if kind == "session.end":
+    if kind in ("session.end", "end"):  # "end": the older docs' spelling
         return End()
+    if kind == "control":
+        return _control(data)
     if kind != "audio.input":
         raise StreamError("unknown_message_type", f"Unknown message type: {kind!r}.")
     speaker = data.get("speaker")
@@ -99,3 +122,27 @@ def parse(text: str) -> Message:
         timestamp_ms=_int(data.get("timestamp_ms"), "timestamp_ms", MAX_TIMESTAMP_MS),
         mulaw=mulaw,
     )
+
+
+def _control(data: dict[str, object]) -> Control:
+    action = data.get("action")
+    if action not in CONTROL_ACTIONS:
+        raise StreamError(
+            "unknown_control_action",
+            f"Unknown control action: {_shown(action)}. "
+            f"Expected one of {', '.join(CONTROL_ACTIONS)}.",
+        )
+    speaker = data.get("speaker")
+    if speaker is None:
+        return Control(str(action))
+    if speaker not in SPEAKERS:
+        raise StreamError(
+            "invalid_message", "'speaker' must be 'agent' or 'customer', or absent for both."
+        )
+    return Control(str(action), (str(speaker),))
+
+
+def _shown(value: object) -> str:
+    """A refused value as a message quotes it: never more than a few dozen characters."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "…"

@@ -55,12 +55,20 @@ class SessionTracks:
         mulaw: bytes,
         *,
         max_jump_ms: int = DEFAULT_MAX_JUMP_MS,
+        muted: bool = False,
     ) -> None:
         """Places a chunk; raises StreamError ``timestamp_out_of_range`` (writing nothing) when
-        its timestamp is outside what the session accepts (live/timeline.py)."""
+        its timestamp is outside what the session accepts (live/timeline.py).
+
+        A ``muted`` chunk (the older protocol's ``control: mute``) is held to the same rules and
+        moves the track's end on as a real one would, but its audio is not written: its span
+        stays silence, and audio already received there (a duplicate) is kept. Its time still
+        counts, so unmuting after a long mute is no jump, and a call that ends muted lasts as
+        long as it did."""
         if not mulaw:
             return
-        pcm = self._decode(mulaw).tobytes()
+        pcm = b"" if muted else self._decode(mulaw).tobytes()
+        length = len(mulaw) * 2
         origin = self.timeline.origin or self.timeline.establish(timestamp_ms)
         try:
             check(timestamp_ms, len(mulaw) / 8, origin, self._end_ms(), max_jump_ms)
@@ -74,8 +82,11 @@ class SessionTracks:
         if timestamp_ms < origin.start_ms:
             self.timeline.move_start(timestamp_ms)
         offset = (timestamp_ms - origin.base_ms) * BYTES_PER_MS
-        os.pwrite(self._fd(speaker), pcm, offset)
-        self._end_bytes = max(self._end_bytes, offset + len(pcm))
+        if muted:
+            _extend(self._fd(speaker), offset, length)
+        else:
+            os.pwrite(self._fd(speaker), pcm, offset)
+        self._end_bytes = max(self._end_bytes, offset + length)
         self.dirty = True
 
     def _end_ms(self) -> int:
@@ -110,6 +121,24 @@ class SessionTracks:
         fds, self._fds = self._fds, {}
         for fd in fds.values():
             os.close(fd)
+
+
+def _extend(fd: int, offset: int, length: int) -> None:
+    """Makes the track reach ``offset + length`` without writing over anything in it.
+
+    posix_fallocate grows a file, never shrinks it, and leaves the data in it alone, all in one
+    call: another process writing this session's track at the same moment loses nothing (a
+    read of the size followed by a truncate could cut its audio off)."""
+    try:
+        os.posix_fallocate(fd, offset, length)
+    except OSError:
+        # A file system without it (and no C library emulation): zeros past the current end
+        # only, which is where nothing has been written yet.
+        end = offset + length
+        size = os.fstat(fd).st_size
+        if size < end:
+            start = max(size, offset)
+            os.pwrite(fd, bytes(end - start), start)
 
 
 @dataclass(frozen=True)
