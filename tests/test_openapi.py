@@ -350,9 +350,10 @@ def test_cursors_are_ids_of_the_listed_objects(path: str, prefix: str) -> None:
     for name in ("starting_after", "ending_before"):
         schema = _param(op, name)["schema"]
         assert _valid(schema, ids.new_id(prefix)), (path, name)
+        assert _valid(schema, ""), "an empty cursor is no cursor"
         assert all(_valid(schema, example) for example in schema["examples"])
         others = [ids.new_id(p) for p in ID_PREFIXES if p != prefix]
-        for wrong in (*others, "", prefix + "_", ids.new_id(prefix).lower()):
+        for wrong in (*others, prefix + "_", ids.new_id(prefix).lower()):
             assert not _valid(schema, wrong), (path, name, wrong)
         assert "Not with" in _param(op, name)["description"]
 
@@ -728,8 +729,23 @@ def test_import_body_schema() -> None:
     assert schema["properties"]["channel"]["enum"] == ["mixed", "agent", "customer", "dual"]
     form = {"file": "…", "channel": "dual", "metadata[crm_id]": "42"}
     _check(form, "RecordingImport")
-    with pytest.raises(jsonschema.ValidationError):
-        _check({**form, "colour": "red"}, "RecordingImport")
+    session = ids.new_id("sess")
+    _check({"file": "…", "session_id": session}, "RecordingImport")
+    for bad in ({**form, "colour": "red"}, {**form, "session_id": session}):
+        with pytest.raises(jsonschema.ValidationError):
+            _check(bad, "RecordingImport")
+
+
+async def test_import_refuses_metadata_for_an_existing_session(
+    client: httpx.AsyncClient, caller: Caller, tmp_path: Path
+) -> None:
+    # What the body schema's dependentSchemas says, from the server.
+    created = await client.post("/v1/sessions", headers=caller.headers, json={"mode": "ai_agent"})
+    wav = write_wav(tmp_path / "call.wav", tone(0.5, 440))
+    data = {"session_id": created.json()["id"], "metadata[crm_id]": "42"}
+    refused = await import_file(client, caller, wav, data=data)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "metadata"
 
 
 def test_webhook_endpoint_create_schema() -> None:

@@ -162,6 +162,17 @@ def _error_types() -> list[str]:
     return found
 
 
+_IMPORT_METADATA = r"^metadata\[[^\]]+\]$"
+
+
+def _import_metadata_field() -> JSON:
+    return {
+        "type": "string",
+        "maxLength": validation.MAX_METADATA_VALUE_CHARS,
+        "description": "`metadata[key]=value` for the new session.",
+    }
+
+
 def _schemas() -> JSON:
     metadata_schema = {
         "type": "object",
@@ -332,10 +343,12 @@ def _schemas() -> JSON:
                     "description": "The audio: WAV (PCM 16-bit, μ-law, A-law; mono or "
                     "stereo; any common rate), raw μ-law, or MP3.",
                 },
-                "session_id": _str(
-                    "An existing session of the key's organization and mode; when absent a "
-                    "new, ended session is made (with `metadata`).",
-                ),
+                "session_id": {
+                    **_id_schema("sess"),
+                    "description": "An existing session of the key's organization and mode; "
+                    "when absent a new, ended session is made, with the `metadata` fields. Not "
+                    "with `metadata` (400): an existing session keeps its own.",
+                },
                 "channel": _enum(
                     IMPORT_CHANNELS,
                     "`dual` needs a stereo file (left = agent, right = customer) and makes "
@@ -344,14 +357,10 @@ def _schemas() -> JSON:
                 ),
             },
             required=("file",),
-            patternProperties={
-                r"^metadata\[[^\]]+\]$": {
-                    "type": "string",
-                    "maxLength": validation.MAX_METADATA_VALUE_CHARS,
-                    "description": "`metadata[key]=value` for the new session.",
-                }
-            },
+            patternProperties={_IMPORT_METADATA: _import_metadata_field()},
             additionalProperties=False,
+            # session_id and metadata fields exclude each other.
+            dependentSchemas={"session_id": {"patternProperties": {_IMPORT_METADATA: False}}},
         ),
         **_webhook_schemas(),
         "Error": _obj(
@@ -570,20 +579,23 @@ _CURSOR_KINDS = {"Recording": "rec", "Endpoint": "wh", "Delivery": "wh_del"}
 def _cursors(kind: str, prefix: str) -> JSON:
     """``starting_after`` and ``ending_before`` of one list. That the two exclude each other is
     only said in words: OpenAPI cannot tie one query parameter to another."""
+    # Empty is no cursor (kallrec.api.common.page_params): a client may send `?starting_after=`
+    # for its first page.
+    schema = {**_id_schema(prefix), "pattern": f"^(?:{prefix}_{_ULID})?$"}
     return {
         f"{kind}StartingAfter": _param(
             "starting_after",
             "query",
-            _id_schema(prefix),
-            "Cursor: the page after this id (older), the id of an object on this list. An id "
-            "that is not on it is a 400. Not with `ending_before` (400).",
+            schema,
+            "Cursor: the page after this id (older), the id of an object on this list; empty "
+            "means none. An id that is not on it is a 400. Not with `ending_before` (400).",
         ),
         f"{kind}EndingBefore": _param(
             "ending_before",
             "query",
-            _id_schema(prefix),
-            "Cursor: the page before this id (newer), the id of an object on this list. An id "
-            "that is not on it is a 400. Not with `starting_after` (400).",
+            schema,
+            "Cursor: the page before this id (newer), the id of an object on this list; empty "
+            "means none. An id that is not on it is a 400. Not with `starting_after` (400).",
         ),
     }
 
