@@ -2,7 +2,7 @@
 
 ``/download?format=mp3|wav|ogg&sample_rate=8000|16000|22050|44100|48000`` checks the key, the
 recording and its status like /audio, makes (or finds) the converted file in storage, and answers
-``302`` to a URL valid for ``download_url_ttl_seconds`` (1 hour):
+``302`` to an absolute URL valid for ``download_url_ttl_seconds`` (1 hour):
 
 * with ``KALLREC_S3_REDIRECT`` on, a presigned S3 URL of the converted object (S3 sends the bytes);
 * otherwise ``/v1/recordings/{id}/download/file?…&expires=…&signature=…`` (download_links.py),
@@ -32,6 +32,7 @@ from kallrec.api.audio_body import HeadersOnly, StoredBody
 from kallrec.api.common import authorize, json_response, runtime
 from kallrec.api.conversion_body import Converting, Pinned
 from kallrec.api.objects import recording_object
+from kallrec.api.public_url import public_base
 from kallrec.api.representation import encode_headers
 from kallrec.audio.formats import FORMATS, SAMPLE_RATES
 from kallrec.converted import Kept, Unkept, find_or_convert, release
@@ -83,9 +84,10 @@ async def recording_download(request: Request) -> Response:
             await release(rt, converted)  # the signed URL's request pins it again
         secret = await anyio.to_thread.run_sync(signing_secret, rt.settings)
         path = signed_path(secret, rec.id, fmt, sample_rate, expires)
-        # Relative unless the public URL is known: clients resolve it against the URL they
-        # called, which stays right behind any proxy.
-        location = (rt.settings.public_url.rstrip("/") + path) if rt.settings.public_url else path
+        # Absolute, as Kallglot's clients expect (a Location they use as it is): the public
+        # URL, else what the client called. Relative only for a request without a usable Host.
+        base = public_base(request, rt.settings.public_url)
+        location = base + path if base else path
     response = json_response({"url": location, "expires_at": timeutil.iso(expires)}, 302)
     response.headers["location"] = location
     response.headers["cache-control"] = "private, no-store"
