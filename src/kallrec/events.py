@@ -24,6 +24,19 @@ EVENT_TYPES = (
     "recording.deleted",
     "recording.expired",
 )
+# Kallglot's other event names. An endpoint may subscribe to them, so a Kallglot client's
+# configuration works unchanged, but kallrec does not send them (yet):
+# - a carrier's or SIP leg's call connecting and leaving: sent once carrier media streams and
+#   SIP exist (issues 14 and 15);
+UPCOMING_EVENT_TYPES = ("session.provider.connected", "session.provider.disconnected")
+# - transcripts and analyses, which kallrec does not make: never sent.
+NEVER_SENT_EVENT_TYPES = (
+    "transcript.ready",
+    "transcript.segment",
+    "analysis.complete",
+    "analysis.failed",
+)
+SUBSCRIBABLE_EVENT_TYPES = EVENT_TYPES + UPCOMING_EVENT_TYPES + NEVER_SENT_EVENT_TYPES
 
 EmitRecording = Callable[[Connection, Recording], None]
 EmitSession = Callable[[Connection, Session], None]

@@ -22,7 +22,7 @@ from kallrec.api.idempotency import MAX_KEY_CHARS
 from kallrec.audio.formats import CONTENT_TYPES, FORMATS, SAMPLE_RATES
 from kallrec.auth import ALL_SCOPES
 from kallrec.db.webhook_repository import DELIVERY_STATUSES
-from kallrec.events import EVENT_TYPES
+from kallrec.events import EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES
 from kallrec.importing import IMPORT_CHANNELS
 from kallrec.webhooks.endpoints import ALL_EVENTS, MAX_DESCRIPTION_CHARS, MAX_URL_CHARS
 from kallrec.webhooks.outcomes import CATEGORIES
@@ -294,9 +294,13 @@ def _schemas() -> JSON:
         "DownloadLink": _obj(
             {
                 "url": _str(
-                    "Where `Location` points: the signed URL of the converted file (relative "
-                    "unless a public URL is configured; or a presigned storage URL).",
-                    examples=["/v1/recordings/rec_01J…/download/file?format=wav&sample_rate=16000"],
+                    "Where `Location` points, absolute: the signed URL of the converted file "
+                    "on KALLREC_PUBLIC_URL, else on the host the request was sent to (relative "
+                    "only when its Host header is not a host name); or a presigned storage URL.",
+                    examples=[
+                        "https://rec.example.com/v1/recordings/rec_01J…/download/file"
+                        "?format=wav&sample_rate=16000"
+                    ],
                 ),
                 "expires_at": {**_TIMESTAMP, "description": "When the URL stops working."},
             }
@@ -406,7 +410,13 @@ def _schemas() -> JSON:
 
 def _webhook_schemas() -> JSON:
     """Webhook endpoints and their deliveries (spec §7)."""
-    enabled_event = _enum((*EVENT_TYPES, ALL_EVENTS), f"An event type, or `{ALL_EVENTS}` for all.")
+    enabled_event = _enum(
+        (*SUBSCRIBABLE_EVENT_TYPES, ALL_EVENTS),
+        f"An event type, or `{ALL_EVENTS}` for all. Kallglot's `session.provider.*`, "
+        "`transcript.*` and `analysis.*` names are accepted, so its clients' subscriptions "
+        "work unchanged, but not sent: `session.provider.*` will be once carrier and SIP "
+        "streams exist; kallrec makes no transcripts or analyses.",
+    )
     url = _str(
         "Absolute http(s) URL, with a host and without credentials; events are POSTed to it. "
         "A host that is, or resolves to, a loopback, private, link-local, CGNAT, unspecified, "

@@ -47,7 +47,12 @@ def add(
     org: Annotated[str, typer.Option("--org", help="Organization (created if it does not exist).")],
     events: Annotated[
         str,
-        typer.Option("--events", help="Comma-separated event types, or '*' for all of them."),
+        typer.Option(
+            "--events",
+            help="Comma-separated event types, or '*' for all of them. Kallglot's "
+            "session.provider.*, transcript.* and analysis.* names are accepted too; kallrec "
+            "does not send them (session.provider.* once carrier and SIP streams exist).",
+        ),
     ],
     mode: Mode = "live",
     description: Annotated[

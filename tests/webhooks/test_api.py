@@ -106,6 +106,50 @@ async def test_delete_is_soft_and_final(
     assert len(runtime.webhooks.list_deliveries(endpoint_ids=[endpoint_id])[0]) == 1
 
 
+# Every event Kallglot's docs list (webhooks/overview), in their order.
+KALLGLOT_EVENTS = [
+    "session.created",
+    "session.started",
+    "session.ended",
+    "transcript.ready",
+    "transcript.segment",
+    "recording.ready",
+    "recording.failed",
+    "analysis.complete",
+    "analysis.failed",
+    "session.provider.connected",
+    "session.provider.disconnected",
+]
+
+
+async def test_every_kallglot_event_name_may_be_subscribed_to(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    response = await create(client, caller, {"url": URL, "enabled_events": KALLGLOT_EVENTS})
+    assert response.status_code == 201, response.text
+    assert response.json()["enabled_events"] == KALLGLOT_EVENTS
+
+
+async def test_an_unknown_event_names_kallglots_in_the_known_list(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    response = await create(client, caller, {"url": URL, "enabled_events": ["analysis.completed"]})
+    assert response.status_code == 400
+    message = response.json()["error"]["message"]
+    assert "analysis.complete," in message and "session.provider.connected" in message
+
+
+async def test_subscribing_to_events_kallrec_does_not_send_gets_none_of_the_others(
+    client: httpx.AsyncClient, caller: Caller, runtime: Runtime
+) -> None:
+    body = {"url": URL, "enabled_events": ["transcript.ready", "analysis.complete"]}
+    endpoint = runtime.webhooks.get_endpoint((await create(client, caller, body)).json()["id"])
+    assert endpoint is not None
+    emit(runtime, endpoint, "session.created", {"id": "sess_1"})
+    emit(runtime, endpoint, "recording.ready")
+    assert runtime.webhooks.list_deliveries(endpoint_ids=[endpoint.id])[0] == []
+
+
 @pytest.mark.parametrize(
     ("body", "param"),
     [

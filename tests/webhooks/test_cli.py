@@ -61,6 +61,18 @@ def test_add_prints_the_secret_alone_last_and_creates_the_org(data_dir: Path) ->
     assert endpoint.description == "ops"
 
 
+def test_add_takes_kallglots_event_names(data_dir: Path) -> None:
+    events = "session.provider.connected,transcript.ready,analysis.failed,recording.ready"
+    code, _, err = run(data_dir, "add", URL, "--org", "acme", "--events", events)
+    assert code == 0, err
+    rt = open_runtime(data_dir)
+    try:
+        ((endpoint, _),) = rt.webhooks.list_all_endpoints()
+    finally:
+        rt.close()
+    assert endpoint.enabled_events == events.split(",")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -21,7 +21,7 @@ import anyio
 from kallrec import ids, timeutil
 from kallrec.db.webhook_repository import AttemptResult, DeliveryRecord, WebhookEndpoint
 from kallrec.errors import InvalidRequest
-from kallrec.events import EVENT_TYPES
+from kallrec.events import SUBSCRIBABLE_EVENT_TYPES
 from kallrec.webhooks import outcomes
 from kallrec.webhooks.addresses import (
     SETTING,
@@ -159,8 +159,11 @@ async def check_destination(
 
 
 def validate_events(value: Any, param: str = "enabled_events") -> list[str]:
-    """A non-empty list of known event types, or ``["*"]`` for all (duplicates dropped)."""
-    known = ", ".join(EVENT_TYPES)
+    """A non-empty list of known event types, or ``["*"]`` for all (duplicates dropped).
+
+    Known: the types kallrec sends and Kallglot's others (kallrec.events), so that a Kallglot
+    client subscribing to ``transcript.ready`` is not refused for it."""
+    known = ", ".join(SUBSCRIBABLE_EVENT_TYPES)
     if not isinstance(value, list) or not value:
         raise InvalidRequest(
             f"Missing or invalid {param}: expected a non-empty array of event types "
@@ -169,7 +172,9 @@ def validate_events(value: Any, param: str = "enabled_events") -> list[str]:
         )
     events: list[str] = []
     for item in value:
-        if not isinstance(item, str) or (item not in EVENT_TYPES and item != ALL_EVENTS):
+        if not isinstance(item, str) or (
+            item not in SUBSCRIBABLE_EVENT_TYPES and item != ALL_EVENTS
+        ):
             raise InvalidRequest(
                 f"Invalid {param}: unknown event type {item!r}. Known types: {known}; "
                 "or '*' for all.",
