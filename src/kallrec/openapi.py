@@ -320,7 +320,11 @@ def _schemas() -> JSON:
                     examples=["wss://kallrec.example/v1/sessions/sess_01J…/connect"],
                 ),
                 "token": _prefixed_id(
-                    "kst", "Pass as `?token=`; checked only when connecting.", "0-9A-Za-z_-"
+                    "kst",
+                    "Pass as `?token=`, or as `Authorization: Bearer` when connecting (the "
+                    "older Kallglot docs' way; `?token=` is used when both are sent); checked "
+                    "only when connecting.",
+                    "0-9A-Za-z_-",
                 ),
                 "expires_at": _TIMESTAMP,
             },
