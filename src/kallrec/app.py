@@ -70,7 +70,7 @@ ROUTES = [
     route("/v1/recordings/{recording_id}/download", GET=download.recording_download),
     # The signed URL /download redirects to: no key, the signature is the authorization.
     route("/v1/recordings/{recording_id}/download/file", GET=download.download_file),
-    route("/v1/sessions", POST=sessions.create_session),
+    route("/v1/sessions", GET=sessions.list_sessions, POST=sessions.create_session),
     route("/v1/sessions/{session_id}", GET=sessions.get_session),
     route("/v1/sessions/{session_id}/end", POST=sessions.end_session_route),
     route("/v1/sessions/{session_id}/recordings", GET=recordings.list_session_recordings),

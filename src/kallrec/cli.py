@@ -192,11 +192,17 @@ def keys_revoke(
 
 @orgs_app.command("list")
 def orgs_list(data_dir: DataDir = None) -> None:
-    """List organizations and their retention."""
+    """List organizations, their retention and whether sessions record by default."""
     rt = runtime_or_exit(data_dir)
-    table = Table("id", "name", "retention (days)", "created")
+    table = Table("id", "name", "retention (days)", "records by default", "created")
     for org in rt.repo.list_orgs():
-        table.add_row(org.id, org.name, str(org.retention_days), timeutil.iso(org.created_at))
+        table.add_row(
+            org.id,
+            org.name,
+            str(org.retention_days),
+            "yes" if org.record_by_default else "no",
+            timeutil.iso(org.created_at),
+        )
     Console(width=200 if not sys.stdout.isatty() else None).print(table)
 
 
@@ -204,21 +210,40 @@ def orgs_list(data_dir: DataDir = None) -> None:
 def orgs_update(
     org: Annotated[str, typer.Argument(help="Organization name.")],
     retention_days: Annotated[
-        int, typer.Option("--retention-days", min=1, help="Keep audio this many days.")
-    ],
+        int | None, typer.Option("--retention-days", min=1, help="Keep audio this many days.")
+    ] = None,
+    record_by_default: Annotated[
+        bool | None,
+        typer.Option(
+            "--record-by-default/--no-record-by-default",
+            help="Whether sessions created without recording.enabled record (Kallglot's "
+            "default, and new organizations': they do not).",
+            show_default=False,
+        ),
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Change an organization's retention (applies to its existing recordings too)."""
+    """Change an organization's retention (applies to its existing recordings too) or whether
+    its sessions record by default."""
     from kallrec.admin import AdminError, require_org
 
+    if retention_days is None and record_by_default is None:
+        raise fail("Nothing to change: give --retention-days or --[no-]record-by-default.")
     rt = runtime_or_exit(data_dir)
     try:
         found = require_org(rt.repo, org)
     except AdminError as exc:
         raise fail(str(exc)) from None
-    rt.repo.set_retention(found.id, retention_days)
-    rt.announce_change()  # cached recordings carry the old expires_at
-    out.print(f"'{org}' now keeps recordings for {retention_days} day(s).")
+    if retention_days is not None:
+        rt.repo.set_retention(found.id, retention_days)
+        rt.announce_change()  # cached recordings carry the old expires_at
+        out.print(f"'{org}' now keeps recordings for {retention_days} day(s).")
+    if record_by_default is not None:
+        rt.repo.set_record_by_default(found.id, record_by_default)
+        out.print(
+            f"'{org}': sessions created without recording.enabled "
+            + ("now record." if record_by_default else "no longer record.")
+        )
 
 
 # -- import ------------------------------------------------------------------------------------

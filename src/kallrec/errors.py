@@ -7,6 +7,7 @@ and is rendered as a generic 500 without details (the traceback goes to the log 
     ├── AuthenticationError      401 authentication_error
     ├── PermissionDenied         403 permission_error
     ├── InvalidRequest           400 invalid_request_error (and the 404/405/409/410/413/415/422 kin)
+    │   ├── ValidationError      400 validation_error: a body field's value (Kallglot's codes)
     │   ├── NotFound             404 resource_missing
     │   ├── MethodNotAllowed     405 method_not_allowed
     │   ├── Conflict             409
@@ -89,6 +90,20 @@ class InvalidRequest(ApiError):
     status = 400
     type = "invalid_request_error"
     default_code = "invalid_request"
+
+
+class ValidationError(InvalidRequest):
+    """A field of the request body is missing or has a value kallrec does not accept.
+
+    Kallglot types these ``validation_error`` with the codes ``missing_required_field``,
+    ``invalid_field_value`` (the default), ``invalid_mode``, ``invalid_language_code``,
+    ``invalid_provider`` and ``invalid_request`` (an unknown field); ``param`` names the field.
+    What is not a body field keeps ``invalid_request_error``: a body that cannot be read (not
+    JSON, too large, not valid text), query parameters, headers, path ids, states.
+    """
+
+    type = "validation_error"
+    default_code = "invalid_field_value"
 
 
 class NotFound(InvalidRequest):

@@ -102,7 +102,9 @@ async def run_call(
 
     result = CallResult()
     response = await client.post(
-        "/v1/sessions", json={"mode": "ai_agent", "recording": {"channels": "dual"}}
+        "/v1/sessions",
+        # Explicitly: sessions do not record unless asked (or their organization says so).
+        json={"mode": "ai_agent", "recording": {"enabled": True, "channels": "dual"}},
     )
     response.raise_for_status()
     session = response.json()

@@ -31,11 +31,18 @@ async def delete_recording(
     return rec
 
 
-async def end_session(rt: Runtime, org_id: str, livemode: bool, session_id: str) -> Session | None:
-    """Ends the session (idempotent); its live tracks become recordings in a durable job."""
+# Why a session ended (Kallglot's end reasons); POST /v1/sessions/{id}/end takes any of them.
+END_REASONS = ("completed", "customer_hangup", "agent_hangup", "error", "timeout")
+
+
+async def end_session(
+    rt: Runtime, org_id: str, livemode: bool, session_id: str, reason: str = "completed"
+) -> Session | None:
+    """Ends the session (idempotent: an ended session keeps its first reason). Its recordings
+    exist (``processing``) once this returns; a durable job fills them from the live tracks."""
     session = await anyio.to_thread.run_sync(
         lambda: rt.repo.end_session(
-            org_id, livemode, session_id, emit=session_event("session.ended")
+            org_id, livemode, session_id, reason, emit=session_event("session.ended")
         )
     )
     if session is not None:
@@ -50,7 +57,7 @@ async def end_idle_sessions(rt: Runtime) -> int:
         rt.repo.idle_sessions, timeutil.now() - rt.settings.session_idle_seconds
     )
     for session in idle:
-        await end_session(rt, session.org_id, session.livemode, session.id)
+        await end_session(rt, session.org_id, session.livemode, session.id, "timeout")
     return len(idle)
 
 

@@ -93,10 +93,12 @@ def test_a_session_ended_by_several_replicas_at_once_ends_once(
     session = new_session(org.id)
     repo.insert_session(session)
     emit = EmitCounter()
-    ended = race(replicas, lambda r: r.end_session(org.id, False, session.id, emit))
+    ended = race(replicas, lambda r: r.end_session(org.id, False, session.id, emit=emit))
     assert len(emit.calls) == 1
     assert {s.ended_at for s in ended if s is not None} == {emit.calls[0].ended_at}
+    assert {s.recording_id for s in ended if s is not None} == {emit.calls[0].recording_id}
     assert count_rows(db, t.jobs, t.jobs.c.kind == "finalize_session") == 1
+    assert count_rows(db, t.recordings) == 1  # its recording, made once
 
 
 def test_a_session_is_finalized_once(repo: Repository, replicas: list[Repository]) -> None:

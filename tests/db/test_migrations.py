@@ -24,6 +24,7 @@ from kallrec.db.migrations import (
     head,
     upgrade,
 )
+from kallrec.db.models import Organization
 from kallrec.db.repository import Repository
 from kallrec.db.schema_version import HEAD, is_current
 
@@ -54,8 +55,26 @@ def test_the_head_known_without_alembic_is_alembics_head(empty_db: Database) -> 
     assert is_current(empty_db)
 
 
-# Columns of schema.py that migrations after 0001 add (0003: node affinity).
-ADDED_AFTER_BASELINE = (("sessions", "stream_node"), ("jobs", "node"))
+# Columns of schema.py that migrations after 0001 add (0003: node affinity; 0005: sessions as
+# Kallglot clients create and end them).
+ADDED_AFTER_BASELINE = (
+    ("sessions", "stream_node"),
+    ("jobs", "node"),
+    ("organizations", "record_by_default"),
+    *(
+        ("sessions", column)
+        for column in (
+            "phone_number",
+            "direction",
+            "routing",
+            "carrier_ids",
+            "ai_agent",
+            "end_reason",
+            "recording_id",
+        )
+    ),
+    ("recordings", "source"),
+)
 # Tables of schema.py that migrations after 0001 create (0004: the conversion cache).
 TABLES_ADDED_AFTER_BASELINE = ("conversion_cache", "conversion_pins")
 
@@ -72,12 +91,18 @@ def test_a_database_created_before_migrations_is_adopted_with_its_data(
         for table in TABLES_ADDED_AFTER_BASELINE:
             conn.exec_driver_sql(f"DROP TABLE {table}")
         conn.execute(insert(schema.schema_version).values(version=1))
-    org, _ = Repository(empty_db).ensure_org("acme", 30)
+        conn.execute(
+            insert(schema.organizations).values(
+                id="org_acme", name="acme", retention_days=30, created_at=1.0
+            )
+        )
 
     outcome = upgrade(empty_db)
 
     assert outcome.adopted and outcome.before == BASELINE and outcome.after == head()
-    assert Repository(empty_db).get_org_by_name("acme") == org
+    org = Repository(empty_db).get_org_by_name("acme")
+    # Organizations older than the setting go on recording every session, as they did.
+    assert org == Organization("org_acme", "acme", 30, 1.0, record_by_default=True)
     assert schema_drift(empty_db) == []
 
 
@@ -166,3 +191,50 @@ def test_floats_keep_full_precision(db: Database) -> None:
     with db.read() as conn:
         stored = conn.execute(select(schema.organizations.c.created_at)).scalar_one()
     assert stored == when and type(stored) is float
+
+
+def test_0005_keeps_existing_organizations_recording_and_points_sessions_at_their_mix(
+    empty_db: Database,
+) -> None:
+    from alembic import command
+
+    from kallrec.db.migrations import _config
+
+    with empty_db.write() as conn:
+        command.upgrade(_config(conn), "0004")
+    rows = {
+        "organizations": {"id": "org_a", "name": "a", "retention_days": 30, "created_at": 1.0},
+        "sessions": {
+            "id": "sess_1",
+            "org_id": "org_a",
+            "livemode": False,
+            "mode": "ai_agent",
+            "status": "ended",
+            "recording_enabled": True,
+            "recording_channels": "dual",
+            "created_at": 1.0,
+        },
+    }
+    recordings = [("rec_2", "mixed", None), ("rec_3", "agent", None), ("rec_1", "mixed", 5.0)]
+    with empty_db.write() as conn:
+        for table, values in rows.items():
+            conn.execute(insert(schema.metadata.tables[table]).values(**values))
+        for rec_id, channel, deleted_at in recordings:  # rec_1: the oldest, but deleted
+            conn.execute(
+                text(
+                    "INSERT INTO recordings (id, org_id, livemode, session_id, channel, status, "
+                    "created_at, expires_at, deleted_at) VALUES (:id, 'org_a', false, 'sess_1', "
+                    ":channel, 'ready', 1.0, 2.0, :deleted_at)"
+                ),
+                {"id": rec_id, "channel": channel, "deleted_at": deleted_at},
+            )
+
+    assert upgrade(empty_db).after == head()
+
+    repo = Repository(empty_db)
+    assert repo.get_org("org_a").record_by_default is True  # type: ignore[union-attr]
+    session = repo.get_session_any("sess_1")
+    assert session is not None and session.recording_id == "rec_2"
+    assert session.end_reason is None  # not known for sessions ended before
+    new, _ = repo.ensure_org("b", 30)
+    assert repo.get_org(new.id).record_by_default is False  # type: ignore[union-attr]

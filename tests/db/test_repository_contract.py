@@ -22,6 +22,7 @@ from kallrec.db.repository import (
     Page,
     RecordingFilter,
     Repository,
+    SessionFilter,
     UnknownCursor,
     insert_event,
     metadata_json,
@@ -59,6 +60,15 @@ def test_set_retention_moves_expiry_of_recordings_still_holding_audio(repo: Repo
     still = next(r for r, s in statuses.items() if s == "processing")
     rec = repo.get_recording_any(still)
     assert rec is not None and rec.expires_at == pytest.approx(rec.created_at + 2 * 86400)
+
+
+def test_an_organization_records_by_default_only_when_set(repo: Repository) -> None:
+    org, _ = repo.ensure_org("acme", 30)
+    assert org.record_by_default is False
+    repo.set_record_by_default(org.id, True)
+    assert repo.get_org(org.id).record_by_default is True  # type: ignore[union-attr]
+    repo.set_record_by_default(org.id, False)
+    assert repo.get_org_by_name("acme").record_by_default is False  # type: ignore[union-attr]
 
 
 # -- keys ------------------------------------------------------------------------------------
@@ -135,12 +145,24 @@ def test_session_lifecycle(repo: Repository) -> None:
     assert repo.get_session_any(session.id).last_audio_at == first.started_at + 5  # type: ignore[operator, union-attr]
 
     ended_events = EmitCounter()
-    ended = repo.end_session(org.id, False, session.id, ended_events)
+    ended = repo.end_session(org.id, False, session.id, "customer_hangup", emit=ended_events)
     assert ended is not None and ended.status == "ended" and ended.stream_token is None
-    assert repo.end_session(org.id, False, session.id, ended_events) == ended  # idempotent
+    assert ended.end_reason == "customer_hangup"
+    # idempotent, the first reason kept
+    assert repo.end_session(org.id, False, session.id, "error", emit=ended_events) == ended
     assert len(ended_events.calls) == 1
+    assert ended_events.calls[0] == ended  # the event sees the session as ended
     assert repo.end_session(org.id, True, session.id) is None  # the other mode: not found
     assert repo.count_waiting_jobs() == {"finalize_session": 1}
+    # Its recording exists from the end on, processing and waiting for the tracks.
+    (made,) = repo.live_recordings(session.id)
+    assert (made.id, made.channel, made.status, made.source) == (
+        ended.recording_id,
+        "mixed",
+        "processing",
+        "live",
+    )
+    assert made.staging_key is None
     # Ending changes nothing the stream may still stamp.
     repo.touch_session_audio(session.id, 1.0)
     assert repo.get_session_any(session.id).last_audio_at != 1.0  # type: ignore[union-attr]
@@ -168,23 +190,104 @@ def test_idle_sessions(repo: Repository) -> None:
     assert repo.idle_sessions(now - 50, limit=0) == []
 
 
-def test_finalize_session_creates_recordings_once(repo: Repository) -> None:
+def test_finalize_session_gives_the_recordings_made_at_the_end_their_audio_once(
+    repo: Repository,
+) -> None:
     org, _ = repo.ensure_org("acme", 7)
     session = new_session(org.id, recording_channels="dual")
     repo.insert_session(session)
-    repo.end_session(org.id, False, session.id)
-    channels = [
-        NewRecording(ids.new_id("rec"), name, f"staging/{name}.pcm")
-        for name in ("mixed", "agent", "customer")
-    ]
-    created = repo.finalize_session(session.id, channels)
-    assert created == [c.id for c in channels]
-    assert repo.finalize_session(session.id, channels) is None
+    ended = repo.end_session(org.id, False, session.id)
+    made = repo.live_recordings(session.id)
+    assert ended is not None and [r.channel for r in made] == ["mixed", "agent", "customer"]
+    assert made[0].id == ended.recording_id
+    assert repo.count_waiting_jobs() == {"finalize_session": 1}  # nothing to encode yet
+    staged = [NewRecording(r.id, r.channel, f"staging/{r.channel}.pcm") for r in made]
+    assert repo.finalize_session(session.id, staged) == [r.id for r in made]
+    assert repo.finalize_session(session.id, staged) is None
     assert repo.finalize_session(session.id, []) is None
-    rec = repo.get_recording(org.id, False, channels[1].id)
+    rec = repo.get_recording(org.id, False, made[1].id)
     assert rec is not None and (rec.channel, rec.status) == ("agent", "processing")
+    assert rec.staging_key == "staging/agent.pcm"
     assert rec.expires_at == pytest.approx(rec.created_at + 7 * 86400)
     assert repo.count_waiting_jobs() == {"finalize_session": 1, "process_recording": 3}
+    assert len(repo.live_recordings(session.id)) == 3  # none made twice
+
+
+def test_finalize_session_without_audio_fails_the_recordings_with_their_events(
+    repo: Repository,
+) -> None:
+    org, _ = repo.ensure_org("acme", 7)
+    session = new_session(org.id)
+    repo.insert_session(session)
+    repo.end_session(org.id, False, session.id)
+    (made,) = repo.live_recordings(session.id)
+    failed = EmitCounter()
+    target = NewRecording(made.id, made.channel, None)
+    assert repo.finalize_session(session.id, [], failed=[target], emit_failed=failed) == []
+    rec = repo.get_recording_any(made.id)
+    assert rec is not None and (rec.status, rec.failure_reason) == ("failed", "no_audio")
+    assert [r.id for r in failed.calls] == [made.id]
+    assert repo.count_waiting_jobs() == {"finalize_session": 1}
+
+
+def test_finalize_session_sends_the_staging_of_a_deleted_recording_to_the_reaper(
+    repo: Repository, db: Database
+) -> None:
+    org, _ = repo.ensure_org("acme", 7)
+    session = new_session(org.id)
+    repo.insert_session(session)
+    repo.end_session(org.id, False, session.id)
+    (made,) = repo.live_recordings(session.id)
+    repo.delete_recording(org.id, False, made.id, grace_seconds=0)
+    staged = NewRecording(made.id, "mixed", "staging/late.pcm")
+    assert repo.finalize_session(session.id, [staged]) == []
+    assert "staging/late.pcm" in repo.files_to_remove(time.time() + 1)
+    assert repo.count_waiting_jobs() == {"finalize_session": 1}
+
+
+def test_finalize_session_makes_the_recordings_a_session_ended_before_0005_lacks(
+    repo: Repository,
+) -> None:
+    org, _ = repo.ensure_org("acme", 7)
+    session = new_session(org.id, status="ended")  # ended with no recordings made
+    repo.insert_session(session)
+    new = NewRecording(ids.new_id("rec"), "mixed", "staging/old.pcm")
+    assert repo.finalize_session(session.id, [new]) == [new.id]
+    again = repo.get_session_any(session.id)
+    assert again is not None and again.recording_id == new.id
+    assert [r.id for r in repo.live_recordings(session.id)] == [new.id]
+
+
+def test_list_sessions_filters_and_pages(repo: Repository) -> None:
+    org, _ = repo.ensure_org("acme", 30)
+    other, _ = repo.ensure_org("beta", 30)
+    now = timeutil.now()
+    made = [new_session(org.id, created_at=now + i) for i in range(4)]
+    for session in (*made, new_session(other.id), new_session(org.id, livemode=True)):
+        repo.insert_session(session)
+    repo.end_session(org.id, False, made[1].id)
+    everything, more = repo.list_sessions(org.id, False, SessionFilter(), Page(limit=10))
+    assert [s.id for s in everything] == [s.id for s in reversed(made)] and not more
+    ended, _ = repo.list_sessions(org.id, False, SessionFilter(status="ended"), Page())
+    assert [s.id for s in ended] == [made[1].id]
+    window = SessionFilter(created_gte=now + 1, created_lt=now + 3)
+    assert [s.id for s in repo.list_sessions(org.id, False, window, Page())[0]] == [
+        made[2].id,
+        made[1].id,
+    ]
+    first, more = repo.list_sessions(org.id, False, SessionFilter(), Page(limit=1))
+    assert [s.id for s in first] == [made[3].id] and more
+    with pytest.raises(UnknownCursor):
+        repo.list_sessions(other.id, False, SessionFilter(), Page(starting_after=made[0].id))
+
+
+def test_recordings_by_id_leaves_out_deleted_and_unknown_ones(repo: Repository) -> None:
+    org, _ = repo.ensure_org("acme", 30)
+    _, (kept, gone) = import_recordings(repo, org.id, 2)
+    repo.delete_recording(org.id, False, gone, grace_seconds=0)
+    found = repo.recordings_by_id([kept, gone, "rec_missing", kept])
+    assert list(found) == [kept] and found[kept].id == kept
+    assert repo.recordings_by_id([]) == {}
 
 
 # -- recordings ------------------------------------------------------------------------------

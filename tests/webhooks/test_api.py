@@ -151,32 +151,62 @@ async def test_subscribing_to_events_kallrec_does_not_send_gets_none_of_the_othe
 
 
 @pytest.mark.parametrize(
-    ("body", "param"),
+    ("body", "param", "code"),
     [
-        ({"enabled_events": ["recording.ready"]}, "url"),
-        ({"url": None, "enabled_events": ["recording.ready"]}, "url"),
-        ({"url": 42, "enabled_events": ["recording.ready"]}, "url"),
-        ({"url": "ftp://example.com/hook", "enabled_events": ["*"]}, "url"),
-        ({"url": "/relative/hook", "enabled_events": ["*"]}, "url"),
-        ({"url": "https:///no-host", "enabled_events": ["*"]}, "url"),
-        ({"url": "https://example.com/a b", "enabled_events": ["*"]}, "url"),
-        ({"url": "https://example.com:99999/", "enabled_events": ["*"]}, "url"),
-        ({"url": "https://example.com/" + "a" * 2030, "enabled_events": ["*"]}, "url"),
-        ({"url": URL}, "enabled_events"),
-        ({"url": URL, "enabled_events": []}, "enabled_events"),
-        ({"url": URL, "enabled_events": "recording.ready"}, "enabled_events"),
-        ({"url": URL, "enabled_events": ["recording.exploded"]}, "enabled_events"),
-        ({"url": URL, "enabled_events": [7]}, "enabled_events"),
-        ({"url": URL, "enabled_events": ["*"], "description": 5}, "description"),
-        ({"url": URL, "enabled_events": ["*"], "description": "x" * 1001}, "description"),
-        ({"url": URL, "enabled_events": ["*"], "secret": "whsec_mine"}, "secret"),
-        ({"url": URL, "enabled_events": ["*"], "metadata": {}}, "metadata"),
+        ({"enabled_events": ["recording.ready"]}, "url", "missing_required_field"),
+        ({"url": None, "enabled_events": ["recording.ready"]}, "url", "missing_required_field"),
+        ({"url": 42, "enabled_events": ["recording.ready"]}, "url", "invalid_field_value"),
+        ({"url": "ftp://example.com/hook", "enabled_events": ["*"]}, "url", "invalid_field_value"),
+        ({"url": "/relative/hook", "enabled_events": ["*"]}, "url", "invalid_field_value"),
+        ({"url": "https:///no-host", "enabled_events": ["*"]}, "url", "invalid_field_value"),
+        ({"url": "https://example.com/a b", "enabled_events": ["*"]}, "url", "invalid_field_value"),
+        (
+            {"url": "https://example.com:99999/", "enabled_events": ["*"]},
+            "url",
+            "invalid_field_value",
+        ),
+        (
+            {"url": "https://example.com/" + "a" * 2030, "enabled_events": ["*"]},
+            "url",
+            "invalid_field_value",
+        ),
+        ({"url": URL}, "enabled_events", "missing_required_field"),
+        ({"url": URL, "enabled_events": []}, "enabled_events", "invalid_field_value"),
+        (
+            {"url": URL, "enabled_events": "recording.ready"},
+            "enabled_events",
+            "invalid_field_value",
+        ),
+        (
+            {"url": URL, "enabled_events": ["recording.exploded"]},
+            "enabled_events",
+            "invalid_field_value",
+        ),
+        ({"url": URL, "enabled_events": [7]}, "enabled_events", "invalid_field_value"),
+        (
+            {"url": URL, "enabled_events": ["*"], "description": 5},
+            "description",
+            "invalid_field_value",
+        ),
+        (
+            {"url": URL, "enabled_events": ["*"], "description": "x" * 1001},
+            "description",
+            "invalid_field_value",
+        ),
+        (
+            {"url": URL, "enabled_events": ["*"], "secret": "whsec_mine"},
+            "secret",
+            "invalid_request",
+        ),
+        ({"url": URL, "enabled_events": ["*"], "metadata": {}}, "metadata", "invalid_request"),
     ],
 )
-async def test_validation_names_the_parameter(
-    client: httpx.AsyncClient, caller: Caller, body: dict[str, Any], param: str
+async def test_field_errors_are_validation_errors_naming_the_parameter(
+    client: httpx.AsyncClient, caller: Caller, body: dict[str, Any], param: str, code: str
 ) -> None:
-    assert_error(await create(client, caller, body), 400, "invalid_request", param)
+    response = await create(client, caller, body)
+    assert_error(response, 400, code, param)
+    assert response.json()["error"]["type"] == "validation_error"
     assert (await client.get(BASE, headers=caller.headers)).json()["data"] == []
 
 
@@ -291,7 +321,7 @@ async def test_an_allowed_network_is_accepted_and_others_still_refused(
         ).status_code == 201
     for url in ("http://[::1]:9/hook", "http://169.254.169.254/", "http://10.0.0.1/"):
         response = await create(client, caller, {"url": url, "enabled_events": ["*"]})
-        assert_error(response, 400, "invalid_request", "url")
+        assert_error(response, 400, "invalid_field_value", "url")
         assert "KALLREC_WEBHOOK_ALLOWED_NETWORKS" in response.json()["error"]["message"]
 
 

@@ -34,8 +34,8 @@ def assert_refused(response: httpx.Response, *words: str) -> str:
     assert response.status_code == 400, response.text
     error = response.json()["error"]
     assert (error["type"], error["code"], error["param"]) == (
-        "invalid_request_error",
-        "invalid_request",
+        "validation_error",
+        "invalid_field_value",
         "url",
     ), error
     for word in words:

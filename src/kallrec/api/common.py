@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
-from kallrec import validation
+from kallrec import timeutil, validation
 from kallrec.auth import Principal, extract_key
 from kallrec.db.repository import Page
 from kallrec.errors import InvalidRequest, PayloadTooLarge
@@ -80,14 +81,28 @@ async def read_body(request: Request) -> bytes:
     return request._body
 
 
+class _NonFinite(Exception):
+    pass
+
+
+def _no_constant(name: str) -> None:
+    # Python reads NaN and Infinity, which JSON has not: kept, they would make every later
+    # answer that echoes them invalid JSON.
+    raise _NonFinite(name)
+
+
 async def json_body(request: Request) -> dict[str, Any]:
     raw = await read_body(request)
     if not raw.strip():
         return {}
     try:
-        parsed = json.loads(raw)
+        parsed = json.loads(raw, parse_constant=_no_constant)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
+    except _NonFinite as exc:
+        raise InvalidRequest(
+            f"The request body is not valid JSON: {exc} is not a JSON number."
+        ) from None
     except RecursionError:
         raise InvalidRequest("The request body is nested too deeply.") from None
     except ValueError:  # an integer of more digits than Python converts (4,300)
@@ -116,6 +131,31 @@ def page_params(request: Request) -> Page:
             "Use starting_after or ending_before, not both.", param="ending_before"
         )
     return Page(limit=limit, starting_after=after or None, ending_before=before or None)
+
+
+# Unix seconds as the OpenAPI document describes them: ASCII digits and at most one dot.
+_UNIX_SECONDS = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
+# RFC 3339 allows a leap second (23:59:60), which datetime cannot hold: read it as :59 plus 1 s.
+_LEAP_SECOND = re.compile(r"(.*[Tt ]\d\d:\d\d:)60(.*)")
+
+
+def created_bound(request: Request, name: str) -> float | None:
+    """A ``created[gte]``/``created[lt]`` bound as Unix seconds, or None when absent."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        if _UNIX_SECONDS.fullmatch(raw):
+            return float(raw)
+        leap = _LEAP_SECOND.fullmatch(raw)
+        if leap:
+            return timeutil.parse_iso(f"{leap[1]}59{leap[2]}") + 1
+        return timeutil.parse_iso(raw)
+    except ValueError:
+        raise InvalidRequest(
+            f"Invalid {name}: {raw[:40]!r}. Use an RFC 3339 timestamp, a date or Unix seconds.",
+            param=name,
+        ) from None
 
 
 def list_object(data: list[dict[str, Any]], has_more: bool, url: str) -> dict[str, Any]:

@@ -7,6 +7,22 @@ from typing import Any
 from kallrec.db.models import Recording, Session
 from kallrec.timeutil import iso
 
+# Why a recording failed, as clients see it. Anything else stored (an error after the last
+# retry) is shown as ``processing_error``: error text never reaches a client.
+FAILURE_REASONS = {
+    "no_audio": "no_audio",  # the session ended with recording enabled and no audio
+    "audio_missing": "audio_missing",  # its staged audio was lost before it was encoded
+    # What kallrec stored before these codes.
+    "the recording's audio was never staged": "no_audio",
+    "the recording's staged audio is missing": "audio_missing",
+}
+
+
+def failure_reason(rec: Recording) -> str | None:
+    if rec.status != "failed":
+        return None
+    return FAILURE_REASONS.get(rec.failure_reason or "", "processing_error")
+
 
 def recording_object(rec: Recording) -> dict[str, Any]:
     ready = rec.status == "ready"
@@ -22,13 +38,18 @@ def recording_object(rec: Recording) -> dict[str, Any]:
         "sample_rate": 8000,
         "bit_depth": 16,
         "download_url": f"/v1/recordings/{rec.id}/audio" if ready else None,
+        "failure_reason": failure_reason(rec),
         "created_at": iso(rec.created_at),
         "expires_at": iso(rec.expires_at),
         "livemode": rec.livemode,
     }
 
 
-def session_object(session: Session, stream_url: str) -> dict[str, Any]:
+def session_object(
+    session: Session, stream_url: str, mixed: Recording | None = None
+) -> dict[str, Any]:
+    """``mixed``: the session's mixed recording (``recording_id``) when the caller looked it up,
+    for its duration once ready."""
     duration = None
     if session.started_at is not None and session.ended_at is not None:
         duration = round(session.ended_at - session.started_at, 3)
@@ -39,23 +60,34 @@ def session_object(session: Session, stream_url: str) -> dict[str, Any]:
             "token": session.stream_token,
             "expires_at": iso(session.stream_token_expires_at),
         }
+    recording_duration = None
+    if mixed is not None and mixed.id == session.recording_id and mixed.status == "ready":
+        recording_duration = mixed.duration
     return {
         "id": session.id,
         "object": "session",
         "status": session.status,
         "mode": session.mode,
+        # Kallglot's: the carrier in use (a string), and the number, when known.
+        "provider": session.provider,
+        "phone_number": session.phone_number,
         "source_language": session.source_language,
         "target_language": session.target_language,
-        "provider": session.provider,
         "stream": stream,
         "recording": {
             "enabled": session.recording_enabled,
             "channels": session.recording_channels,
+            "id": session.recording_id,
+            "duration": recording_duration,
         },
         "metadata": session.metadata_dict,
+        "routing": session.routing_dict,
+        "ai_agent": session.ai_agent_dict,
         "created_at": iso(session.created_at),
         "started_at": iso(session.started_at),
         "ended_at": iso(session.ended_at),
         "duration": duration,
+        "duration_seconds": duration,
+        "end_reason": session.end_reason,
         "livemode": session.livemode,
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from kallrec import timeutil, validation
+from kallrec import validation
 from kallrec.api.common import (
     authorize,
     authorize_caller,
+    created_bound,
     json_bytes,
     json_response,
     list_object,
@@ -34,7 +34,13 @@ from kallrec.api.objects import recording_object
 from kallrec.auth import Principal
 from kallrec.db.models import Recording
 from kallrec.db.repository import RecordingFilter, UnknownCursor
-from kallrec.errors import InvalidRequest, PayloadTooLarge, UnsupportedMedia, missing
+from kallrec.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMedia,
+    ValidationError,
+    missing,
+)
 from kallrec.importing import IMPORT_CHANNELS, ImportRequest, import_audio
 from kallrec.recordings import delete_recording
 from kallrec.runtime import Runtime
@@ -84,30 +90,6 @@ async def _list(request: Request, principal: Principal, flt: RecordingFilter, ur
     return json_response(list_object([recording_object(r) for r in rows], has_more, url))
 
 
-# Unix seconds as the OpenAPI document describes them: ASCII digits and at most one dot.
-_UNIX_SECONDS = re.compile(r"[0-9]+\.?[0-9]*|\.[0-9]+")
-# RFC 3339 allows a leap second (23:59:60), which datetime cannot hold: read it as :59 plus 1 s.
-_LEAP_SECOND = re.compile(r"(.*[Tt ]\d\d:\d\d:)60(.*)")
-
-
-def _created_bound(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        if _UNIX_SECONDS.fullmatch(raw):
-            return float(raw)
-        leap = _LEAP_SECOND.fullmatch(raw)
-        if leap:
-            return timeutil.parse_iso(f"{leap[1]}59{leap[2]}") + 1
-        return timeutil.parse_iso(raw)
-    except ValueError:
-        raise InvalidRequest(
-            f"Invalid {name}: {raw[:40]!r}. Use an RFC 3339 timestamp, a date or Unix seconds.",
-            param=name,
-        ) from None
-
-
 def _optional_choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
     value = request.query_params.get(name)
     return None if value is None else one_of(value, allowed, name)
@@ -119,8 +101,8 @@ async def list_recordings(request: Request) -> Response:
         session_id=request.query_params.get("session_id") or None,
         channel=_optional_choice(request, "channel", CHANNELS),
         status=_optional_choice(request, "status", STATUSES),
-        created_gte=_created_bound(request, "created[gte]"),
-        created_lt=_created_bound(request, "created[lt]"),
+        created_gte=created_bound(request, "created[gte]"),
+        created_lt=created_bound(request, "created[lt]"),
     )
     return await _list(request, principal, flt, "/v1/recordings")
 
@@ -191,7 +173,9 @@ async def _receive_upload(request: Request, tmp_dir: Path, limit: int) -> _Uploa
     try:
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise InvalidRequest("Missing required parameter: file.", param="file")
+            raise ValidationError(
+                "Missing required parameter: file.", code="missing_required_field", param="file"
+            )
         fields = {k: v for k, v in form.multi_items() if isinstance(v, str)}
         # The idempotency fingerprint covers what was sent (file bytes and fields), not the
         # multipart framing: clients pick a new random boundary on every retry.
@@ -212,11 +196,13 @@ def _import_fields(fields: dict[str, str]) -> tuple[str, str | None, dict[str, s
         if name.startswith("metadata[") and name.endswith("]"):
             metadata[name[9:-1]] = value
         elif name not in ("session_id", "channel"):
-            raise InvalidRequest(f"Received unknown parameter: {name}.", param=name)
-    channel = one_of(fields.get("channel", "mixed"), IMPORT_CHANNELS, "channel")
+            raise ValidationError(
+                f"Received unknown parameter: {name}.", code="invalid_request", param=name
+            )
+    channel = validation.choice(fields.get("channel", "mixed"), IMPORT_CHANNELS, "channel")
     session_id = fields.get("session_id") or None
     if metadata and session_id:
-        raise InvalidRequest(
+        raise ValidationError(
             "metadata describes the new session an import creates; it cannot be combined "
             "with session_id (that session keeps its own metadata).",
             param="metadata",

@@ -1,19 +1,24 @@
-"""Sessions: create, retrieve, end (spec §3.2, §4). The live stream itself is separate."""
+"""Sessions: create, retrieve, list, end (spec §3.2, §4). The live stream itself is separate."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import Any
 
 import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kallrec import ids, timeutil, validation
+from kallrec import ids, routing, timeutil, validation
 from kallrec.api.common import (
     authorize,
+    created_bound,
     json_body,
     json_response,
+    list_object,
     one_of,
+    page_params,
     read_body,
     runtime,
 )
@@ -21,12 +26,12 @@ from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import session_object
 from kallrec.auth import Principal
 from kallrec.db.models import Session
-from kallrec.db.repository import metadata_json
+from kallrec.db.repository import SessionFilter, UnknownCursor, metadata_json
 from kallrec.download_links import signing_secret
-from kallrec.errors import InvalidRequest, missing
+from kallrec.errors import InvalidRequest, ValidationError, missing
 from kallrec.events import session_event
 from kallrec.live import stream_tokens
-from kallrec.recordings import end_session
+from kallrec.recordings import END_REASONS, end_session
 from kallrec.runtime import Runtime
 
 SESSION_MODES = (
@@ -35,9 +40,21 @@ SESSION_MODES = (
     "ai_agent",
     "help_chat_voice",
 )
-PROVIDERS = ("twilio", "telnyx", "sip")
+# What a session's `provider` may say: the carrier of its routing (kallrec.routing).
+PROVIDERS = routing.CARRIERS
 CHANNELS = ("mixed", "dual")
-FIELDS = {"mode", "source_language", "target_language", "provider", "recording", "metadata"}
+STATUSES = ("created", "active", "ended")
+FIELDS = {
+    "mode",
+    "source_language",
+    "target_language",
+    "routing",
+    "provider",  # the older docs' routing object; a string is refused (kallrec.routing)
+    "recording",
+    "metadata",
+    "ai_agent",
+}
+END_FIELDS = {"reason"}
 
 
 def stream_base(request: Request) -> str:
@@ -52,41 +69,71 @@ async def new_stream_token(rt: Runtime, session_id: str, livemode: bool) -> str:
     return stream_tokens.mint(session_id, livemode, secret)
 
 
-def _visible(session: Session, principal: Principal, stream_url: str) -> dict[str, Any]:
-    """The session as this key may see it: the stream token opens the session for writing, so
-    a key without sessions:write gets ``stream: null`` (spec §9)."""
-    body = session_object(session, stream_url)
-    if "sessions:write" not in principal.scopes:
-        body["stream"] = None
-    return body
+async def _visible(
+    request: Request, principal: Principal, sessions: Sequence[Session]
+) -> list[dict[str, Any]]:
+    """The sessions as this key may see them, each with its mixed recording's duration: the
+    stream token opens the session for writing, so a key without sessions:write gets
+    ``stream: null`` (spec §9)."""
+    rt = runtime(request)
+    mixed = await anyio.to_thread.run_sync(
+        rt.repo.recordings_by_id, [s.recording_id for s in sessions if s.recording_id]
+    )
+    url = stream_base(request)
+    bodies = []
+    for session in sessions:
+        body = session_object(session, url, mixed.get(session.recording_id or ""))
+        if "sessions:write" not in principal.scopes:
+            body["stream"] = None
+        bodies.append(body)
+    return bodies
 
 
-def _parse_session(body: dict[str, Any]) -> dict[str, Any]:
-    validation.reject_unknown(body, FIELDS)
-    if "mode" not in body:
-        raise InvalidRequest("Missing required parameter: mode.", param="mode")
+def _recording(body: dict[str, Any], record_by_default: bool) -> tuple[bool, str]:
     recording = body.get("recording")
     if recording is None:
         recording = {}
     if not isinstance(recording, dict):
-        raise InvalidRequest("Invalid recording: expected an object.", param="recording")
+        raise ValidationError("Invalid recording: expected an object.", param="recording")
     validation.reject_unknown(recording, {"enabled", "channels"}, prefix="recording.")
-    enabled = recording.get("enabled", True)
+    enabled = recording.get("enabled")
+    if enabled is None:
+        # Kallglot does not record unless asked; an organization may record by default.
+        enabled = record_by_default
     if not isinstance(enabled, bool):
-        raise InvalidRequest(
+        raise ValidationError(
             "Invalid recording.enabled: expected a boolean.", param="recording.enabled"
         )
-    provider = body.get("provider")
+    channels = recording.get("channels")
+    channels = "mixed" if channels is None else channels
+    return enabled, validation.choice(channels, CHANNELS, "recording.channels")
+
+
+def _parse_session(body: dict[str, Any], record_by_default: bool) -> dict[str, Any]:
+    mode = validation.required(body, "mode")
+    validation.choice(mode, SESSION_MODES, "mode", code="invalid_mode")
+    validation.reject_unknown(body, FIELDS)
+    source = validation.language(body, "source_language")
+    target = validation.language(body, "target_language")
+    route = routing.from_body(body)
+    enabled, channels = _recording(body, record_by_default)
+    meta = validation.metadata(body.get("metadata"))
+    agent = body.get("ai_agent")
+    if agent is not None:
+        validation.free_object(agent, "ai_agent")
     return {
-        "mode": one_of(body["mode"], SESSION_MODES, "mode"),
-        "source_language": validation.optional_string(body, "source_language", 35),
-        "target_language": validation.optional_string(body, "target_language", 35),
-        "provider": None if provider is None else one_of(provider, PROVIDERS, "provider"),
+        "mode": mode,
+        "source_language": source,
+        "target_language": target,
+        "provider": route.type if route else None,
+        "phone_number": route.phone_number if route else None,
+        "direction": route.direction if route else None,
+        "routing": route.stored_json() if route else None,
+        "carrier_ids": route.carrier_ids_json() if route else None,
         "recording_enabled": enabled,
-        "recording_channels": one_of(
-            recording.get("channels", "mixed"), CHANNELS, "recording.channels"
-        ),
-        "metadata": validation.metadata(body.get("metadata")),
+        "recording_channels": channels,
+        "metadata": metadata_json(meta),
+        "ai_agent": None if agent is None else json.dumps(agent, separators=(",", ":")),
     }
 
 
@@ -95,17 +142,17 @@ async def create_session(request: Request) -> Response:
     raw = await read_body(request)
 
     async def create() -> Response:
-        fields = _parse_session(await json_body(request))
+        body = await json_body(request)
         rt = runtime(request)
+        org = await anyio.to_thread.run_sync(rt.repo.get_org, principal.org_id)
+        fields = _parse_session(body, org is not None and org.record_by_default)
         now = timeutil.now()
-        meta = fields.pop("metadata")
         session_id = ids.new_id("sess")
         session = Session(
             id=session_id,
             org_id=principal.org_id,
             livemode=principal.livemode,
             status="created",
-            metadata=metadata_json(meta),
             stream_token=await new_stream_token(rt, session_id, principal.livemode),
             stream_token_expires_at=now + rt.settings.session_token_ttl_seconds,
             created_at=now,
@@ -146,13 +193,52 @@ async def get_session(request: Request) -> Response:
             await new_stream_token(rt, session.id, session.livemode),
             timeutil.now() + rt.settings.session_token_ttl_seconds,
         )
-    return json_response(_visible(session, principal, stream_base(request)))
+    return json_response((await _visible(request, principal, [session]))[0])
+
+
+async def list_sessions(request: Request) -> Response:
+    """(extension; Kallglot's older docs list it) The organization's sessions, newest first.
+    Stream tokens are shown as stored (they may have expired): GET the session for a fresh one."""
+    principal = await authorize(request, "sessions:read")
+    page = page_params(request)
+    status = request.query_params.get("status")
+    flt = SessionFilter(
+        status=None if status is None else one_of(status, STATUSES, "status"),
+        created_gte=created_bound(request, "created[gte]"),
+        created_lt=created_bound(request, "created[lt]"),
+    )
+    rt = runtime(request)
+    try:
+        rows, has_more = await anyio.to_thread.run_sync(
+            rt.repo.list_sessions, principal.org_id, principal.livemode, flt, page
+        )
+    except UnknownCursor as exc:
+        raise InvalidRequest(
+            f"No such object for {exc.param}: '{exc.value}'", param=exc.param
+        ) from None
+    data = await _visible(request, principal, rows)
+    return json_response(list_object(data, has_more, "/v1/sessions"))
+
+
+def _end_reason(body: dict[str, Any]) -> str:
+    validation.reject_unknown(body, END_FIELDS)
+    reason = body.get("reason")
+    return "completed" if reason is None else validation.choice(reason, END_REASONS, "reason")
 
 
 async def end_session_route(request: Request) -> Response:
+    """Ends the session (idempotent, also under Idempotency-Key); the body is optional
+    (``{"reason": …}``, Kallglot's older docs). Its recordings exist when this answers."""
     principal = await authorize(request, "sessions:write")
     session_id = request.path_params["session_id"]
-    session = await end_session(runtime(request), principal.org_id, principal.livemode, session_id)
-    if session is None:
-        raise missing("session", session_id, "session_id")
-    return json_response(session_object(session, stream_base(request)))
+    raw = await read_body(request)
+
+    async def end() -> Response:
+        reason = _end_reason(await json_body(request))
+        rt = runtime(request)
+        session = await end_session(rt, principal.org_id, principal.livemode, session_id, reason)
+        if session is None:
+            raise missing("session", session_id, "session_id")
+        return json_response((await _visible(request, principal, [session]))[0])
+
+    return await idempotent(request, principal, raw, end)

@@ -4,6 +4,9 @@ organization and mode, and another organization's or mode's endpoint is a plain 
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import anyio
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +26,7 @@ from kallrec.api.idempotency import idempotent
 from kallrec.auth import Principal
 from kallrec.db.repository import UnknownCursor
 from kallrec.db.webhook_repository import DELIVERY_STATUSES, WebhookEndpoint
-from kallrec.errors import InvalidRequest, missing
+from kallrec.errors import InvalidRequest, ValidationError, missing
 from kallrec.webhooks.endpoints import (
     check_destination,
     delivery_object,
@@ -38,21 +41,33 @@ SCOPE = "webhooks:manage"
 FIELDS = {"url", "enabled_events", "description"}
 
 
+@contextlib.contextmanager
+def field_errors() -> Iterator[None]:
+    """A body field's value refused by kallrec.webhooks.endpoints (an ``InvalidRequest``
+    naming the field) is a ``validation_error``, as every body field's is."""
+    try:
+        yield
+    except InvalidRequest as exc:
+        if type(exc) is not InvalidRequest or exc.param is None:
+            raise
+        raise ValidationError(exc.message, param=exc.param) from None
+
+
 async def create_webhook_endpoint(request: Request) -> Response:
     principal = await authorize(request, SCOPE)
     raw = await read_body(request)
 
     async def create() -> Response:
         body = await json_body(request)
-        validation.reject_unknown(body, FIELDS)
         for required in ("url", "enabled_events"):
-            if required not in body:
-                raise InvalidRequest(f"Missing required parameter: {required}.", param=required)
-        url = validate_url(body["url"])
-        events = validate_events(body["enabled_events"])
-        description = validate_description(body.get("description"))
-        # Last: it may look the host name up (spec §9: no loopback, private, … destinations).
-        await check_destination(url, runtime(request).settings.webhook_networks)
+            validation.required(body, required)
+        validation.reject_unknown(body, FIELDS)
+        with field_errors():
+            url = validate_url(body["url"])
+            events = validate_events(body["enabled_events"])
+            description = validate_description(body.get("description"))
+            # Last: it may look the host name up (spec §9: no loopback, private, … destinations).
+            await check_destination(url, runtime(request).settings.webhook_networks)
         endpoint = new_endpoint(principal.org_id, principal.livemode, url, events, description)
         await anyio.to_thread.run_sync(runtime(request).webhooks.insert_endpoint, endpoint)
         # The only answer that ever carries the secret (and, through Idempotency-Key, its replay).

@@ -25,6 +25,7 @@ class Organization(_FromRow):
     name: str
     retention_days: int
     created_at: float
+    record_by_default: bool = False
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,29 @@ class Session(_FromRow):
     last_audio_at: float | None = None
     finalized_at: float | None = None
     stream_node: str | None = None
+    phone_number: str | None = None
+    direction: str | None = None
+    routing: str | None = None
+    carrier_ids: str | None = None
+    ai_agent: str | None = None
+    end_reason: str | None = None
+    recording_id: str | None = None
 
     @property
     def metadata_dict(self) -> dict[str, Any] | None:
         return None if self.metadata is None else json.loads(self.metadata)
+
+    @property
+    def routing_dict(self) -> dict[str, Any] | None:
+        return None if self.routing is None else json.loads(self.routing)
+
+    @property
+    def carrier_ids_dict(self) -> dict[str, str]:
+        return {} if self.carrier_ids is None else json.loads(self.carrier_ids)
+
+    @property
+    def ai_agent_dict(self) -> dict[str, Any] | None:
+        return None if self.ai_agent is None else json.loads(self.ai_agent)
 
 
 @dataclass(frozen=True)
@@ -98,6 +118,7 @@ class Recording(_FromRow):
     expires_at: float
     expired_at: float | None
     deleted_at: float | None
+    source: str | None = None
 
 
 @dataclass(frozen=True)

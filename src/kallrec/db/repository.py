@@ -52,10 +52,22 @@ class RecordingFilter:
 
 
 @dataclass(frozen=True)
+class SessionFilter:
+    status: str | None = None
+    created_gte: float | None = None
+    created_lt: float | None = None
+
+
+@dataclass(frozen=True)
 class NewRecording:
     id: str
     channel: str
-    staging_key: str
+    staging_key: str | None
+
+
+def live_channels(recording_channels: str) -> list[str]:
+    """The recordings a live session becomes: ``mixed``, and for ``dual`` its two speakers."""
+    return ["mixed", "agent", "customer"] if recording_channels == "dual" else ["mixed"]
 
 
 class Repository:
@@ -98,6 +110,14 @@ class Repository:
         with self.db.read() as conn:
             rows = conn.execute(select(t.organizations).order_by(t.organizations.c.name))
             return [Organization.from_row(r) for r in rows.mappings()]
+
+    def set_record_by_default(self, org_id: str, enabled: bool) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                update(t.organizations)
+                .where(t.organizations.c.id == org_id)
+                .values(record_by_default=enabled)
+            )
 
     def set_retention(self, org_id: str, days: int) -> None:
         """Changes the retention of the organization and of its recordings still holding audio."""
@@ -179,6 +199,53 @@ class Repository:
         with self.db.read() as conn:
             return _get_session(conn, org_id, livemode, session_id)
 
+    def list_sessions(
+        self, org_id: str, livemode: bool, flt: SessionFilter, page: Page
+    ) -> tuple[list[Session], bool]:
+        s = t.sessions
+        conds = [s.c.org_id == org_id, s.c.livemode == livemode]
+        if flt.status:
+            conds.append(s.c.status == flt.status)
+        if flt.created_gte is not None:
+            conds.append(s.c.created_at >= flt.created_gte)
+        if flt.created_lt is not None:
+            conds.append(s.c.created_at < flt.created_lt)
+        with self.db.read() as conn:
+            rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
+        return [Session.from_row(row) for row in rows], has_more
+
+    def recordings_by_id(self, recording_ids: Sequence[str]) -> dict[str, Recording]:
+        """The (not deleted) recordings among ``recording_ids``: sessions show their mix's."""
+        wanted = sorted(set(filter(None, recording_ids)))
+        if not wanted:
+            return {}
+        r = t.recordings
+        with self.db.read() as conn:
+            rows = conn.execute(select(r).where(r.c.id.in_(wanted), r.c.deleted_at.is_(None)))
+            return {row["id"]: Recording.from_row(row) for row in rows.mappings()}
+
+    def live_recordings(self, session_id: str) -> list[Recording]:
+        """The recordings made when the session ended, deleted ones included."""
+        r = t.recordings
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(r).where(r.c.session_id == session_id, r.c.source == "live").order_by(r.c.id)
+            )
+            return [Recording.from_row(row) for row in rows.mappings()]
+
+    def add_carrier_ids(self, session_id: str, carrier_ids: dict[str, str]) -> Session:
+        """Merges a carrier's ids (call, stream) into the session's, e.g. when its media stream
+        starts; ids already kept under the same name are replaced."""
+        with self.db.write() as conn:
+            session = _get_session_any(conn, session_id, lock=True)
+            merged = {**session.carrier_ids_dict, **carrier_ids}
+            conn.execute(
+                update(t.sessions)
+                .where(t.sessions.c.id == session_id)
+                .values(carrier_ids=json.dumps(merged, separators=(",", ":")))
+            )
+            return _get_session_any(conn, session_id)
+
     def get_session_any(self, session_id: str) -> Session | None:
         """For the stream and background jobs, which act on behalf of no particular key."""
         with self.db.read() as conn:
@@ -243,16 +310,36 @@ class Repository:
             return [Session.from_row(r) for r in rows.mappings()]
 
     def end_session(
-        self, org_id: str, livemode: bool, session_id: str, emit: Emit | None = None
+        self,
+        org_id: str,
+        livemode: bool,
+        session_id: str,
+        reason: str = "completed",
+        emit: Emit | None = None,
     ) -> Session | None:
-        """Ends a session once (later calls return it unchanged). When it records, the job that
-        turns its live tracks into recordings is queued in the same transaction."""
+        """Ends a session once (later calls return it unchanged, reason included).
+
+        When it records, its recordings are made here, ``processing`` and without audio yet, so
+        that whoever lists them after the end sees them; the job that fills them from the live
+        tracks is queued in the same transaction."""
         with self.db.write() as conn:
             # Locked (PostgreSQL): a concurrent end waits, then sees 'ended' and does nothing.
             session = _get_session(conn, org_id, livemode, session_id, lock=True)
             if session is None or session.status == "ended":
                 return session
             now = timeutil.now()
+            recording_id = None
+            if session.recording_enabled:
+                placeholders = [
+                    NewRecording(ids.new_id("rec"), channel, None)
+                    for channel in live_channels(session.recording_channels)
+                ]
+                self._insert_recordings(
+                    conn, session, placeholders, now, source="live", process=False
+                )
+                recording_id = placeholders[0].id
+                # The tracks are on the disk of the replica that held the stream.
+                _enqueue(conn, "finalize_session", session_id, now, node=session.stream_node)
             conn.execute(
                 update(t.sessions)
                 .where(t.sessions.c.id == session_id)
@@ -262,11 +349,10 @@ class Repository:
                     started_at=session.started_at or now,
                     stream_token=None,
                     stream_token_expires_at=None,
+                    end_reason=reason,
+                    recording_id=recording_id,
                 )
             )
-            if session.recording_enabled:
-                # The tracks are on the disk of the replica that held the stream.
-                _enqueue(conn, "finalize_session", session_id, now, node=session.stream_node)
             ended = _get_session(conn, org_id, livemode, session_id)
             assert ended is not None
             if emit:
@@ -274,9 +360,21 @@ class Repository:
             return ended
 
     def finalize_session(
-        self, session_id: str, channels: Sequence[NewRecording]
+        self,
+        session_id: str,
+        staged: Sequence[NewRecording],
+        *,
+        failed: Sequence[NewRecording] = (),
+        failure_reason: str = "no_audio",
+        emit_failed: Emit | None = None,
     ) -> list[str] | None:
-        """Creates the recordings of a live session's tracks, once; None when already done."""
+        """Gives a live session's recordings their audio, once; None when already done.
+
+        ``staged``: recordings whose audio is now staged (each gets its encoding job, unless it
+        was deleted meanwhile: then its staging goes to the reaper). ``failed``: recordings
+        there is no audio for, marked failed (``failure_reason``) with their event. Either may
+        name recordings that do not exist yet (a session ended before they were made at the
+        end): they are made here. Returns the recordings given audio."""
         with self.db.write() as conn:
             session = _get_session_any(conn, session_id, lock=True)
             if session.finalized_at is not None:
@@ -285,7 +383,44 @@ class Repository:
             conn.execute(
                 update(t.sessions).where(t.sessions.c.id == session_id).values(finalized_at=now)
             )
-            return self._insert_recordings(conn, session, channels, now)
+            r = t.recordings
+            wanted = [item.id for item in (*staged, *failed)]
+            existing = set(conn.execute(select(r.c.id).where(r.c.id.in_(wanted))).scalars())
+            missing = [
+                NewRecording(item.id, item.channel, None)
+                for item in (*staged, *failed)
+                if item.id not in existing
+            ]
+            self._insert_recordings(conn, session, missing, now, source="live", process=False)
+            mixed = next((item.id for item in missing if item.channel == "mixed"), None)
+            if mixed and session.recording_id is None:
+                conn.execute(
+                    update(t.sessions)
+                    .where(t.sessions.c.id == session_id)
+                    .values(recording_id=mixed)
+                )
+            waiting = and_(r.c.status == "processing", r.c.deleted_at.is_(None))
+            given: list[str] = []
+            for item in staged:
+                result = conn.execute(
+                    update(r)
+                    .where(r.c.id == item.id, waiting, r.c.staging_key.is_(None))
+                    .values(staging_key=item.staging_key)
+                )
+                if result.rowcount == 1:
+                    _enqueue(conn, "process_recording", item.id, now)
+                    given.append(item.id)
+                elif item.staging_key:
+                    _schedule_file_removal(conn, item.staging_key, now)
+            for item in failed:
+                result = conn.execute(
+                    update(r)
+                    .where(r.c.id == item.id, waiting)
+                    .values(status="failed", failure_reason=failure_reason)
+                )
+                if result.rowcount == 1 and emit_failed:
+                    emit_failed(conn, _get_recording(conn, item.id))
+            return given
 
     # -- recordings ------------------------------------------------------------------------
 
@@ -295,12 +430,26 @@ class Repository:
         """Inserts (the session and) processing recordings and their jobs in one transaction."""
         with self.db.write() as conn:
             if new_session:
-                conn.execute(insert(t.sessions).values(**session.__dict__))
-            return self._insert_recordings(conn, session, channels, timeutil.now())
+                mixed = next((c.id for c in channels if c.channel == "mixed"), None)
+                values = {
+                    **session.__dict__,
+                    "end_reason": session.end_reason or "completed",
+                    "recording_id": session.recording_id or mixed,
+                }
+                conn.execute(insert(t.sessions).values(**values))
+            return self._insert_recordings(conn, session, channels, timeutil.now(), source="import")
 
     def _insert_recordings(
-        self, conn: Connection, session: Session, channels: Sequence[NewRecording], now: float
+        self,
+        conn: Connection,
+        session: Session,
+        channels: Sequence[NewRecording],
+        now: float,
+        *,
+        source: str,
+        process: bool = True,
     ) -> list[str]:
+        """Processing recordings; ``process``: their audio is staged, so each gets its job."""
         if not channels:
             return []
         retention_days = conn.execute(
@@ -319,9 +468,11 @@ class Repository:
                     staging_key=item.staging_key,
                     created_at=now,
                     expires_at=expires_at,
+                    source=source,
                 )
             )
-            _enqueue(conn, "process_recording", item.id, now)
+            if process:
+                _enqueue(conn, "process_recording", item.id, now)
         return [item.id for item in channels]
 
     def get_recording(self, org_id: str, livemode: bool, recording_id: str) -> Recording | None:
@@ -807,5 +958,5 @@ def _paginate(
     return rows[: page.limit], len(rows) > page.limit
 
 
-def metadata_json(metadata: dict[str, str] | None) -> str | None:
+def metadata_json(metadata: dict[str, Any] | None) -> str | None:
     return None if metadata is None else json.dumps(metadata, separators=(",", ":"))

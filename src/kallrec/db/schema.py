@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData()
@@ -32,6 +33,8 @@ organizations = Table(
     Column("name", String, nullable=False, unique=True),
     Column("retention_days", Integer, nullable=False),
     Column("created_at", Float, nullable=False),
+    # Sessions created without recording.enabled record when this is set (kallrec orgs update).
+    Column("record_by_default", Boolean, nullable=False, server_default=false()),
 )
 
 api_keys = Table(
@@ -75,6 +78,16 @@ sessions = Table(
     Column("finalized_at", Float, nullable=True),
     # The replica whose disk holds the live tracks (see Settings.node_id).
     Column("stream_node", String, nullable=True),
+    # Telephony routing (kallrec.routing): the carrier is `provider`; `routing` is the object
+    # as accepted (JSON), `carrier_ids` the carrier's call (and stream) ids (JSON object).
+    Column("phone_number", String, nullable=True),
+    Column("direction", String, nullable=True),
+    Column("routing", Text, nullable=True),
+    Column("carrier_ids", Text, nullable=True),
+    Column("ai_agent", Text, nullable=True),  # JSON, stored and echoed, not acted on
+    Column("end_reason", String, nullable=True),
+    # The session's mixed recording, made in the transaction that ends it.
+    Column("recording_id", String, nullable=True),
     Index("ix_sessions_scope", "org_id", "livemode", "id"),
     Index("ix_sessions_token", "stream_token"),
     Index("ix_sessions_open", "status", "last_audio_at"),
@@ -100,6 +113,8 @@ recordings = Table(
     Column("expires_at", Float, nullable=False),
     Column("expired_at", Float, nullable=True),
     Column("deleted_at", Float, nullable=True),
+    # live (made when its session ended, filled from the live tracks) | import; null before 0005.
+    Column("source", String, nullable=True),
     Index("ix_recordings_scope", "org_id", "livemode", "id"),
     Index("ix_recordings_session", "session_id", "id"),
     Index("ix_recordings_expiry", "status", "expires_at"),

@@ -21,7 +21,8 @@ log = logging.getLogger("kallrec.jobs")
 
 
 class PermanentJobError(Exception):
-    """Retrying cannot help; the recording is marked failed at once."""
+    """Retrying cannot help; the recording is marked failed at once, with the message as its
+    ``failure_reason`` (a short code: clients see it)."""
 
 
 def audio_key(org_id: str, recording_id: str) -> str:
@@ -59,7 +60,7 @@ async def process_recording(rt: Runtime, recording_id: str) -> None:
             await anyio.to_thread.run_sync(rt.repo.clear_staging, rec.id)
         return
     if not rec.staging_key:
-        raise PermanentJobError("the recording's audio was never staged")
+        raise PermanentJobError("no_audio")  # nothing was ever staged for it
 
     await anyio.Path(rt.scratch).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=rt.scratch) as work:
@@ -67,7 +68,7 @@ async def process_recording(rt: Runtime, recording_id: str) -> None:
         try:
             await rt.storage.fetch_to(rec.staging_key, pcm)
         except ObjectMissing:
-            raise PermanentJobError("the recording's staged audio is missing") from None
+            raise PermanentJobError("audio_missing") from None  # staged, then lost
         size, content_hash, duration = await anyio.to_thread.run_sync(
             _encode, pcm, mp3, rt.settings.mp3_bitrate_kbps
         )

@@ -1,8 +1,11 @@
-"""The durable job that turns an ended session's live tracks into recordings.
+"""The durable job that turns an ended session's live tracks into its recordings' audio.
 
-Queued in the transaction that ends the session, so a crash right after the end still yields the
-recordings. Idempotent: the session's ``finalized_at`` is set in the same transaction that inserts
-the recordings, and a re-run after that only tidies up the tracks.
+The recordings themselves are made (``processing``, no audio yet) in the transaction that ends the
+session, which also queues this job: a crash right after the end still yields them. Idempotent:
+the session's ``finalized_at`` is set in the same transaction that hands the recordings their
+staged audio, and a re-run after that only tidies up the tracks. A session that recorded and got
+no audio at all ends with its recordings ``failed`` (``no_audio``) and ``recording.failed``
+events: never with nothing.
 
 Every recording's PCM is produced block by block from the track files (mixed where needed) into
 a scratch file that storage then takes: memory stays that of a few blocks whatever the length of
@@ -18,8 +21,9 @@ from typing import TYPE_CHECKING
 import anyio
 
 from kallrec import ids
-from kallrec.db.repository import NewRecording
-from kallrec.importing import staging_key
+from kallrec.db.models import Session
+from kallrec.db.repository import NewRecording, live_channels
+from kallrec.events import recording_event
 from kallrec.live.tracks import FinishedTracks, finished_tracks, remove_tracks, track_dir
 from kallrec.runtime import Runtime
 from kallrec.tempfiles import new_temp_path
@@ -28,12 +32,22 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+NO_AUDIO = "no_audio"
+
+
 def session_channels(tracks: FinishedTracks | None, channels: str) -> list[str]:
-    """The recordings a session's tracks become: none without audio, ``mixed``, and for
-    ``dual`` also ``agent`` and ``customer`` (a speaker who never spoke gets silence)."""
+    """The recordings a session's tracks become: ``mixed``, and for ``dual`` also ``agent`` and
+    ``customer`` (a speaker who never spoke gets silence); without audio, only a ``mixed`` one,
+    which fails (``no_audio``)."""
     if tracks is None:
-        return []
-    return ["mixed", "agent", "customer"] if channels == "dual" else ["mixed"]
+        return ["mixed"]
+    return live_channels(channels)
+
+
+def staging_key(recording_id: str) -> str:
+    """Unique per attempt: two runs of the job (a lease that ran out) never share a file, so
+    the one that loses can delete its own without touching the winner's."""
+    return f"staging/{recording_id}-{ids.new_id('stg')}.pcm"
 
 
 def channel_blocks(tracks: FinishedTracks, channel: str) -> Iterator[np.ndarray]:
@@ -65,6 +79,22 @@ async def _stage_channel(rt: Runtime, key: str, tracks: FinishedTracks, channel:
         await anyio.Path(path).unlink(missing_ok=True)
 
 
+async def _targets(
+    rt: Runtime, session: Session, tracks: FinishedTracks | None
+) -> list[NewRecording]:
+    """The recordings waiting for this session's audio: those made when it ended, or (a session
+    ended by a kallrec from before they were made there) new ones."""
+    made = await anyio.to_thread.run_sync(rt.repo.live_recordings, session.id)
+    if not made and session.recording_id is None:
+        channels = session_channels(tracks, session.recording_channels)
+        return [NewRecording(ids.new_id("rec"), channel, None) for channel in channels]
+    return [
+        NewRecording(rec.id, rec.channel, None)
+        for rec in made
+        if rec.status == "processing" and rec.deleted_at is None and rec.staging_key is None
+    ]
+
+
 async def finalize_session(rt: Runtime, session_id: str) -> None:
     session = await anyio.to_thread.run_sync(rt.repo.get_session_any, session_id)
     if session is None:
@@ -72,17 +102,33 @@ async def finalize_session(rt: Runtime, session_id: str) -> None:
     directory = track_dir(rt.settings.data_dir, session_id)
     if session.finalized_at is None:
         tracks = await anyio.to_thread.run_sync(finished_tracks, directory)
+        targets = await _targets(rt, session, tracks)
         staged: list[NewRecording] = []
-        for channel in session_channels(tracks, session.recording_channels):
-            assert tracks is not None
-            rec_id = ids.new_id("rec")
-            await _stage_channel(rt, staging_key(rec_id), tracks, channel)
-            staged.append(NewRecording(rec_id, channel, staging_key(rec_id)))
-        created = await anyio.to_thread.run_sync(rt.repo.finalize_session, session_id, staged)
-        if created is None:  # another process finished first: our staging is surplus
-            for item in staged:
-                await rt.storage.delete(item.staging_key)
-        elif created:
+        keys: list[str] = []
+        if tracks is not None:
+            try:
+                for target in targets:
+                    keys.append(staging_key(target.id))
+                    await _stage_channel(rt, keys[-1], tracks, target.channel)
+                    staged.append(NewRecording(target.id, target.channel, keys[-1]))
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    for key in keys:
+                        await rt.storage.delete(key)
+                raise
+        given = await anyio.to_thread.run_sync(
+            lambda: rt.repo.finalize_session(
+                session_id,
+                staged,
+                failed=[] if tracks is not None else targets,
+                failure_reason=NO_AUDIO,
+                emit_failed=recording_event("recording.failed"),
+            )
+        )
+        if given is None:  # another process finished first: our staging is surplus
+            for key in keys:
+                await rt.storage.delete(key)
+        elif given:
             rt.jobs_wakeup()
     rt.live.forget(session_id)
     await anyio.to_thread.run_sync(remove_tracks, directory)
