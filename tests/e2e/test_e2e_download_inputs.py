@@ -59,8 +59,8 @@ def test_the_signed_link_answers_403_naming_the_parameter(server, call, param: s
     query = {k: v[0] for k, v in parse_qs(parts.query).items()} | {param: HUGE}
     response = requests.get(server.url(f"{parts.path}?{urlencode(query)}"), timeout=HTTP_TIMEOUT)
     assert_error(response, 403, "invalid_signature", error_type="permission_error", param=param)
-    # The untouched link still works.
-    assert requests.get(server.url(redirect.headers["Location"]), timeout=HTTP_TIMEOUT).ok
+    # The untouched link (absolute: issue 12) still works.
+    assert requests.get(redirect.headers["Location"], timeout=HTTP_TIMEOUT).ok
 
 
 def test_a_forged_link_for_an_unknown_recording_is_403_too(server) -> None:  # type: ignore[no-untyped-def]

@@ -108,7 +108,7 @@ async def test_download_in_redirect_mode_without_room_links_to_a_streamed_conver
     response = await client.get(url, headers=caller.headers)
     assert response.status_code == 302
     location = response.headers["location"]
-    assert location.startswith(f"/v1/recordings/{rec['id']}/download/file?")
+    assert location.startswith(f"http://kallrec.test/v1/recordings/{rec['id']}/download/file?")
     wav = await client.get(location)
     assert wav.status_code == 200 and wav.headers["accept-ranges"] == "none"
     assert int(wav.headers["content-length"]) == len(wav.content)
@@ -120,7 +120,9 @@ async def test_download_without_redirect_streams_the_s3_object(client, caller, r
     url = f"/v1/recordings/{rec['id']}/download?format=ogg&sample_rate=22050"
     response = await client.get(url, headers=caller.headers)
     assert response.status_code == 302
-    assert response.headers["location"].startswith(f"/v1/recordings/{rec['id']}/download/file?")
+    assert response.headers["location"].startswith(
+        f"http://kallrec.test/v1/recordings/{rec['id']}/download/file?"
+    )
     ogg = await client.get(response.headers["location"])
     assert ogg.status_code == 200 and ogg.headers["content-type"] == "audio/ogg"
     assert sf.info(io.BytesIO(ogg.content)).samplerate == 22050
