@@ -140,7 +140,7 @@ def test_a_kept_conversion_being_downloaded_is_not_evicted_from_s3(
     link = first.history[0].headers["Location"]
 
     # A client starts the kept file and stops reading after 64 KiB.
-    slow = requests.get(server.url(link), stream=True, timeout=HTTP_TIMEOUT)
+    slow = requests.get(link, stream=True, timeout=HTTP_TIMEOUT)  # absolute (issue 12)
     assert slow.status_code == 200 and slow.headers["Accept-Ranges"] == "bytes"
     start = slow.raw.read(65536)
 
