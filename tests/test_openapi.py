@@ -261,6 +261,7 @@ def test_security_and_scopes() -> None:
     ("path", "method", "scope"),
     [
         ("/v1/sessions", "post", "sessions:write"),
+        ("/v1/sessions", "get", "sessions:read"),
         ("/v1/sessions/{session_id}", "get", "sessions:read"),
         ("/v1/sessions/{session_id}/end", "post", "sessions:write"),
         ("/v1/sessions/{session_id}/recordings", "get", "recordings:read"),
@@ -307,6 +308,16 @@ def test_list_and_filter_parameters() -> None:
         "ending_before",
         "channel",
     }
+    sessions = DOC["paths"]["/v1/sessions"]["get"]
+    assert set(_param_names(sessions)) == {
+        "limit",
+        "starting_after",
+        "ending_before",
+        "status",
+        "created[gte]",
+        "created[lt]",
+    }
+    assert _param(sessions, "status")["schema"]["enum"] == ["created", "active", "ended"]
     endpoints = DOC["paths"]["/v1/webhook_endpoints"]["get"]
     assert set(_param_names(endpoints)) == {"limit", "starting_after", "ending_before"}
     deliveries = DOC["paths"]["/v1/webhook_endpoints/{endpoint_id}/deliveries"]["get"]
@@ -325,6 +336,7 @@ def test_list_and_filter_parameters() -> None:
 
 # Each list's cursors are ids of the objects on it.
 CURSOR_PREFIXES = {
+    "/v1/sessions": "sess",
     "/v1/recordings": "rec",
     "/v1/sessions/{session_id}/recordings": "rec",
     "/v1/webhook_endpoints": "wh",
@@ -489,7 +501,7 @@ def test_every_created_object_links_to_its_retrieval() -> None:
         assert operation_id in {link["operationId"] for link in links.values()}
 
 
-def test_idempotency_key_exactly_on_creating_posts() -> None:
+def test_idempotency_key_exactly_on_creating_posts_and_ending_a_session() -> None:
     with_key = {
         (path, method)
         for path, method, op in _operations()
@@ -497,6 +509,7 @@ def test_idempotency_key_exactly_on_creating_posts() -> None:
     }
     assert with_key == {
         ("/v1/sessions", "post"),
+        ("/v1/sessions/{session_id}/end", "post"),
         ("/v1/recordings", "post"),
         ("/v1/webhook_endpoints", "post"),
     }
@@ -525,6 +538,12 @@ def test_every_response_has_a_request_id_and_errors_use_the_envelope() -> None:
     ("path", "method", "statuses"),
     [
         ("/v1/sessions", "post", {"201", "400", "401", "403", "409", "413", "429", "500"}),
+        ("/v1/sessions", "get", {"200", "400", "401", "403", "429", "500"}),
+        (
+            "/v1/sessions/{session_id}/end",
+            "post",
+            {"200", "400", "401", "403", "404", "409", "413", "429", "500"},
+        ),
         ("/v1/recordings", "get", {"200", "400", "401", "403", "429", "500"}),
         (
             "/v1/recordings",
@@ -618,6 +637,25 @@ def test_session_schema_matches_session_object(status: str) -> None:
     assert set(obj["recording"]) == _properties("SessionRecording")
 
 
+def test_session_schema_matches_a_session_with_every_field() -> None:
+    full = _session(
+        "ended",
+        phone_number="+14155551234",
+        direction="inbound",
+        routing='{"type": "twilio", "phone_number": "+14155551234", "audio": {"x": 1}}',
+        carrier_ids='{"call_sid": "CA1"}',
+        ai_agent='{"voice": "alloy", "tools": [{"name": "t"}]}',
+        end_reason="customer_hangup",
+        recording_id="rec_01JQ0000000000000000000000",
+        metadata='{"crm_id": "42", "attempt": 2, "vip": true, "score": 0.5}',
+    )
+    mixed = _recording("ready")
+    obj = session_object(full, "wss://kallrec.example", mixed)
+    _check(obj, "Session")
+    assert obj["recording"]["duration"] == mixed.duration
+    assert set(obj["routing"]) <= _properties("Routing") | {"audio"}
+
+
 def test_session_schema_allows_a_bare_session() -> None:
     bare = _session("created", metadata=None, provider=None, source_language=None)
     _check(session_object(bare, "ws://localhost:8000"), "Session")
@@ -693,6 +731,7 @@ def test_error_types_enumerate_the_tree() -> None:
         "authentication_error",
         "permission_error",
         "invalid_request_error",
+        "validation_error",
         "rate_limit_error",
     }
 
@@ -709,16 +748,68 @@ def test_session_create_schema() -> None:
         {
             "mode": "assistive_translation",
             "source_language": "en",
-            "target_language": "de",
-            "provider": "sip",
+            "target_language": "de-DE",
+            "routing": {"type": "sip", "sip": {"from_uri": "sip:alice@example.com"}},
             "recording": {"enabled": False, "channels": "dual"},
-            "metadata": {"crm_id": "42"},
+            "metadata": {"crm_id": "42", "attempt": 2, "vip": True},
+            "ai_agent": {"voice": "alloy", "temperature": 0.7},
         },
         "SessionCreate",
     )
-    for bad in ({}, {"mode": "karaoke"}, {"mode": "ai_agent", "colour": "red"}):
+    _check({"mode": "ai_agent", "provider": {"type": "twilio", "call_sid": "CA1"}}, "SessionCreate")
+    for bad in (
+        {},
+        {"mode": "karaoke"},
+        {"mode": "ai_agent", "colour": "red"},
+        {"mode": "ai_agent", "provider": "sip"},  # a string is response-only
+        {"mode": "ai_agent", "routing": {"type": "skype"}},
+        {"mode": "ai_agent", "source_language": "english"},
+        {"mode": "ai_agent", "metadata": {"k": None}},
+    ):
         with pytest.raises(jsonschema.ValidationError):
             _check(bad, "SessionCreate")
+
+
+# What POST /v1/sessions accepts as a language (201) and refuses (400 invalid_language_code):
+# the schema's pattern agrees on the shape (two-letter codes are also checked against ISO 639-1).
+LANGUAGES_READ = ("de", "EN", "en-US", "pt-br", "zh-Hant", "zh-Hant-TW", "es-419", "yue")
+LANGUAGES_REFUSED = ("english", "de_DE", "x", "", "en-", "en-US-x-foo", "e1", "de-DEU1", "ü")
+
+
+@pytest.mark.parametrize("value", LANGUAGES_READ + LANGUAGES_REFUSED)
+async def test_language_codes_document_what_the_server_reads(
+    client: httpx.AsyncClient, caller: Caller, value: str
+) -> None:
+    body = {"mode": "ai_agent", "source_language": value}
+    response = await client.post("/v1/sessions", json=body, headers=caller.headers)
+    expected = 201 if value in LANGUAGES_READ else 400
+    assert response.status_code == expected, response.text
+    schema = DOC["components"]["schemas"]["SessionCreate"]["properties"]["source_language"]
+    assert _valid(schema, value) == (expected == 201)
+    if expected == 400:
+        assert response.json()["error"]["code"] == "invalid_language_code"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (None, 200),
+        ({}, 200),
+        ({"reason": "customer_hangup"}, 200),
+        ({"reason": "bored"}, 400),
+        ({"why": "completed"}, 400),
+    ],
+)
+async def test_end_body_schema_documents_what_the_server_reads(
+    client: httpx.AsyncClient, caller: Caller, body: Any, status: int
+) -> None:
+    created = await client.post("/v1/sessions", headers=caller.headers, json={"mode": "ai_agent"})
+    url = f"/v1/sessions/{created.json()['id']}/end"
+    response = await client.post(url, headers=caller.headers, json=body)
+    assert response.status_code == status, response.text
+    if body is not None:
+        assert _valid(_resolve("#/components/schemas/SessionEnd"), body) == (status == 200)
+    _check(response.json(), "Session" if status == 200 else "ErrorEnvelope")
 
 
 def test_import_body_schema() -> None:
@@ -793,6 +884,12 @@ async def test_live_answers_match_the_schemas(
     created = await client.post("/v1/sessions", headers=caller.headers, json={"mode": "ai_agent"})
     assert created.status_code == 201
     _check(created.json(), "Session")
+    _check((await client.get("/v1/sessions", headers=caller.headers)).json(), "SessionList")
+    url = f"/v1/sessions/{created.json()['id']}/end"
+    _check((await client.post(url, headers=caller.headers)).json(), "Session")
+    invalid = await client.post("/v1/sessions", headers=caller.headers, json={})
+    _check(invalid.json(), "ErrorEnvelope")
+    assert invalid.json()["error"]["type"] == "validation_error"
 
     stereo = np.stack([tone(0.5, 440), tone(0.5, 660)], axis=1)
     wav = write_wav(tmp_path / "call.wav", stereo)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from kallrec import errors, validation
+from kallrec import errors, languages, routing, validation
 from kallrec.api import recordings as recordings_api
 from kallrec.api import sessions as sessions_api
 from kallrec.api.idempotency import MAX_KEY_CHARS
@@ -24,6 +24,7 @@ from kallrec.auth import ALL_SCOPES
 from kallrec.db.webhook_repository import DELIVERY_STATUSES
 from kallrec.events import EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES
 from kallrec.importing import IMPORT_CHANNELS
+from kallrec.recordings import END_REASONS
 from kallrec.webhooks.endpoints import ALL_EVENTS, MAX_DESCRIPTION_CHARS, MAX_URL_CHARS
 from kallrec.webhooks.outcomes import CATEGORIES
 from kallrec.webhooks.signing import SECRET_PREFIX
@@ -54,7 +55,12 @@ of its own organization and mode (objects carry `livemode`); anything else is a 
 
 **Errors.** Every non-2xx answer has the body `{{"error": {{type, code, message, param, \
 request_id, retry_after}}}}` (see the `Error` schema) and every answer, success too, an \
-`X-Request-ID` header. Unknown routes answer 404 `route_not_found`, unsupported methods 405 \
+`X-Request-ID` header. A request body field that is missing or holds a value kallrec does not \
+accept is a 400 of type `validation_error`, as Kallglot types it (codes `missing_required_field`, \
+`invalid_field_value`, `invalid_mode`, `invalid_language_code`, `invalid_provider`, and \
+`invalid_request` for an unknown field), `param` naming the field; a body that cannot be read, \
+query parameters, headers and cursors are `invalid_request_error`. Unknown routes answer 404 \
+`route_not_found`, unsupported methods 405 \
 `method_not_allowed` (with `Allow`). Error bodies are sent with `Cache-Control: no-store`; \
 answers to `HEAD` have no body.
 
@@ -63,7 +69,8 @@ answers to `HEAD` have no body.
 the server runs without a limit); past the limit the answer is 429 `rate_limit_exceeded` with \
 `Retry-After`.
 
-**Idempotency.** The creating `POST`s accept an `Idempotency-Key` header (scoped to the \
+**Idempotency.** The creating `POST`s, and ending a session, accept an `Idempotency-Key` header \
+(scoped to the \
 organization and mode, kept 24 hours). Replaying a key returns the first successful answer \
 (status and body) with `Idempotent-Replayed: true`; failed requests are not kept and may be \
 corrected and resent under the same key. The same key with a different request is a 400 \
@@ -176,15 +183,32 @@ def _import_metadata_field() -> JSON:
 def _schemas() -> JSON:
     metadata_schema = {
         "type": "object",
-        "description": "Free-form string key/values.",
+        "description": "Free-form key/values: strings, numbers or booleans, echoed with their "
+        "JSON types.",
         "maxProperties": validation.MAX_METADATA_KEYS,
         "propertyNames": {"minLength": 1, "maxLength": validation.MAX_METADATA_KEY_CHARS},
         "additionalProperties": {
-            "type": "string",
-            "maxLength": validation.MAX_METADATA_VALUE_CHARS,
+            "anyOf": [
+                {"type": "string", "maxLength": validation.MAX_METADATA_VALUE_CHARS},
+                {
+                    "type": "integer",
+                    "minimum": -validation.MAX_SAFE_INTEGER,
+                    "maximum": validation.MAX_SAFE_INTEGER,
+                },
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
         },
     }
-    language = {"type": "string", "minLength": 1, "maxLength": 35, "examples": ["en-US"]}
+    language = {
+        "type": "string",
+        # kallrec.languages: also checked against ISO 639-1 when two letters.
+        "pattern": r"^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?$",
+        "maxLength": languages.MAX_CHARS,
+        "description": "A language code (BCP 47: an ISO 639 language, optionally a script "
+        "and a region); anything else is a 400 `invalid_language_code`. Echoed as sent.",
+        "examples": ["de", "en-US", "pt-BR", "zh-Hant"],
+    }
     recording = _obj(
         {
             "id": _prefixed_id("rec", "Unique id; ids sort by creation time."),
@@ -214,6 +238,13 @@ def _schemas() -> JSON:
                 "description": "`/v1/recordings/{id}/audio` (relative; call it with your key) "
                 "when `status` is `ready`, else null.",
             },
+            "failure_reason": {
+                "type": ["string", "null"],
+                "enum": ["no_audio", "audio_missing", "processing_error", None],
+                "description": "Why a `failed` recording failed (null otherwise): `no_audio`, "
+                "its session recorded and no audio arrived; `audio_missing`, its audio was lost "
+                "before it was encoded; `processing_error`, anything else.",
+            },
             "created_at": _TIMESTAMP,
             "expires_at": {**_TIMESTAMP, "description": "When retention purges the audio."},
             "livemode": {"type": "boolean", "description": "True for live-mode objects."},
@@ -229,9 +260,19 @@ def _schemas() -> JSON:
                 "`active` from the first audio or stream connect, `ended` once ended.",
             ),
             "mode": _enum(sessions_api.SESSION_MODES, "Stored and echoed (no translation)."),
+            "provider": _nullable(
+                _enum(
+                    sessions_api.PROVIDERS,
+                    "The carrier of the session's `routing` (its `type`), as Kallglot answers "
+                    "it; null without one. Response only: send telephony in `routing`.",
+                )
+            ),
+            "phone_number": {
+                "type": ["string", "null"],
+                "description": "`routing.phone_number` (E.164), or null.",
+            },
             "source_language": _nullable(language),
             "target_language": _nullable(language),
-            "provider": _nullable(_enum(sessions_api.PROVIDERS)),
             "stream": {
                 **_nullable(_ref("schemas", "SessionStream")),
                 "description": "How to stream live audio: the URL and a `kst_live_`/`kst_test_` "
@@ -240,6 +281,16 @@ def _schemas() -> JSON:
             },
             "recording": _ref("schemas", "SessionRecording"),
             "metadata": _nullable(_ref("schemas", "Metadata")),
+            "routing": {
+                **_nullable(_ref("schemas", "Routing")),
+                "description": "The routing (or older `provider` object) the session was "
+                "created with, as accepted, unknown keys included; null without one.",
+            },
+            "ai_agent": {
+                "type": ["object", "null"],
+                "description": "As sent at creation; stored and echoed, not acted on (kallrec "
+                "records, it runs no agent).",
+            },
             "created_at": _TIMESTAMP,
             "started_at": _nullable(_TIMESTAMP),
             "ended_at": _nullable(_TIMESTAMP),
@@ -247,22 +298,116 @@ def _schemas() -> JSON:
                 "type": ["number", "null"],
                 "description": "Seconds between `started_at` and `ended_at`.",
             },
+            "duration_seconds": {
+                "type": ["number", "null"],
+                "description": "The same as `duration` (the newer Kallglot docs' name).",
+            },
+            "end_reason": _nullable(
+                _enum(
+                    END_REASONS,
+                    "Why it ended: the end request's `reason` (default `completed`; a stream's "
+                    "`session.end` is `completed`), `timeout` after 30 minutes without audio. "
+                    "Null until ended (and for sessions ended before kallrec kept it).",
+                )
+            ),
             "livemode": {"type": "boolean", "description": "True for live-mode objects."},
         },
         description="A call; its recordings are made when it ends.",
     )
     session_recording = _obj(
         {
-            "enabled": {"type": "boolean", "default": True},
+            "enabled": {
+                "type": "boolean",
+                "description": "Whether the session records. When not given at creation: "
+                "false, unless the organization records by default (`kallrec orgs update ORG "
+                "--record-by-default`).",
+            },
             "channels": _enum(
                 sessions_api.CHANNELS,
                 "`dual` also makes one recording per party.",
                 default="mixed",
             ),
+            "id": {
+                **_nullable(_id_schema("rec")),
+                "description": "The `mixed` recording, made (`processing`) when the session "
+                "ends; null before, or when the session does not record.",
+            },
+            "duration": {
+                "type": ["number", "null"],
+                "description": "Seconds of the `mixed` recording once it is ready, else null.",
+            },
         }
     )
-    create_recording = {**session_recording, "additionalProperties": False}
-    del create_recording["required"]
+    create_recording = _obj(
+        {
+            "enabled": _nullable(
+                {
+                    "type": "boolean",
+                    "description": "Default: false, unless the organization records by default.",
+                }
+            ),
+            "channels": _nullable(
+                _enum(
+                    sessions_api.CHANNELS,
+                    "`dual` also makes one recording per party.",
+                    default="mixed",
+                )
+            ),
+        },
+        required=(),
+        additionalProperties=False,
+    )
+    routing_schema = _obj(
+        {
+            "type": _enum(
+                routing.CARRIERS,
+                "`sip` as Kallglot documents it; kallrec adds the carriers whose media streams "
+                "it takes. Answered as the session's `provider`.",
+            ),
+            "phone_number": {
+                "type": "string",
+                "pattern": r"^\+[1-9][0-9]{1,14}$",
+                "description": "E.164; answered as the session's `phone_number`.",
+                "examples": ["+14155551234"],
+            },
+            "connection_id": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": routing.MAX_ID_CHARS,
+                "description": "Stored and echoed; kallrec resolves no connections.",
+                "examples": ["pcon_01HXYZ"],
+            },
+            "direction": _enum(
+                routing.DIRECTIONS,
+                "Which way the call goes: sets which carrier track is which speaker.",
+            ),
+            "sip": {
+                "type": "object",
+                "properties": {
+                    "from_uri": {
+                        "type": "string",
+                        "maxLength": routing.MAX_URI_CHARS,
+                        "pattern": "^(?:[Ss][Ii][Pp][Ss]?|[Tt][Ee][Ll]):",
+                        "examples": ["sip:alice@example.com"],
+                    }
+                },
+                "description": "SIP details; keys other than `from_uri` are kept as sent.",
+            },
+            **{
+                key: {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": routing.MAX_ID_CHARS,
+                    "description": "The carrier's id of the call (the older guides'), kept.",
+                }
+                for key in routing.CARRIER_ID_FIELDS
+            },
+        },
+        required=(),
+        description="Telephony routing (Kallglot's `routing`; the older `provider` object "
+        "takes the same keys). Every key is optional; keys kallrec does not know are kept and "
+        "not acted on. Anything invalid here is a 400 `invalid_provider`.",
+    )
     return {
         "Recording": recording,
         "ImportedRecording": {
@@ -331,18 +476,46 @@ def _schemas() -> JSON:
             description="How to stream live audio; null once the session has ended.",
         ),
         "SessionRecording": session_recording,
+        "SessionList": _obj(
+            {
+                "object": _const("list"),
+                "data": {"type": "array", "items": _ref("schemas", "Session")},
+                "has_more": {"type": "boolean"},
+                "url": _str("The list's own path.", examples=["/v1/sessions"]),
+            },
+            description="One page of sessions, newest first.",
+        ),
         "Metadata": metadata_schema,
+        "Routing": routing_schema,
         "SessionCreate": _obj(
             {
                 "mode": _enum(sessions_api.SESSION_MODES),
                 "source_language": _nullable(language),
                 "target_language": _nullable(language),
-                "provider": _nullable(_enum(sessions_api.PROVIDERS)),
+                "routing": _nullable(_ref("schemas", "Routing")),
+                "provider": {
+                    **_nullable(_ref("schemas", "Routing")),
+                    "description": "The older Kallglot docs' name for `routing` (not with it). "
+                    "A string is refused (`invalid_provider`): a session's `provider` is "
+                    "response only.",
+                },
                 "recording": _nullable(create_recording),
                 "metadata": _nullable(_ref("schemas", "Metadata")),
+                "ai_agent": {
+                    "type": ["object", "null"],
+                    "description": "Stored and echoed, not acted on; at most "
+                    f"{validation.MAX_OBJECT_BYTES // 1024} KiB as JSON and "
+                    f"{validation.MAX_OBJECT_DEPTH} levels deep.",
+                },
             },
             required=("mode",),
             additionalProperties=False,
+        ),
+        "SessionEnd": _obj(
+            {"reason": _enum(END_REASONS, "Why the session ends.", default="completed")},
+            required=(),
+            additionalProperties=False,
+            description="Optional (the newer Kallglot docs send no body).",
         ),
         "RecordingImport": _obj(
             {
@@ -376,7 +549,9 @@ def _schemas() -> JSON:
                 "type": _enum(tuple(_error_types())),
                 "code": _str(
                     "Machine-readable reason, e.g. `invalid_api_key`, `revoked_api_key`, "
-                    "`insufficient_permissions`, `invalid_request`, `resource_missing`, "
+                    "`insufficient_permissions`, `invalid_request`, `missing_required_field`, "
+                    "`invalid_field_value`, `invalid_mode`, `invalid_language_code`, "
+                    "`invalid_provider`, `resource_missing`, "
                     "`route_not_found`, `method_not_allowed`, `recording_not_ready`, "
                     "`recording_failed`, `recording_expired`, `precondition_failed`, "
                     "`range_not_satisfiable`, `file_too_large`, `unsupported_media_type`, "
@@ -587,7 +762,7 @@ def _param(name: str, where: str, schema: JSON, description: str, **extra: Any) 
 
 
 # The lists and the prefix of the ids they page through (cursors are ids of listed objects).
-_CURSOR_KINDS = {"Recording": "rec", "Endpoint": "wh", "Delivery": "wh_del"}
+_CURSOR_KINDS = {"Recording": "rec", "Session": "sess", "Endpoint": "wh", "Delivery": "wh_del"}
 
 
 def _cursors(kind: str, prefix: str) -> JSON:
@@ -653,6 +828,9 @@ def _parameters() -> JSON:
         ),
         "StatusFilter": _param(
             "status", "query", _enum(recordings_api.STATUSES), "Only this status."
+        ),
+        "SessionStatusFilter": _param(
+            "status", "query", _enum(sessions_api.STATUSES), "Only sessions with this status."
         ),
         "DeliveryStatusFilter": _param(
             "status", "query", _enum(DELIVERY_STATUSES), "Only deliveries with this status."
@@ -820,7 +998,12 @@ def _response_headers() -> JSON:
 
 # status → (component name, default description, headers besides X-Request-ID and rate limits).
 _ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
-    400: ("BadRequest", "Invalid request (`invalid_request`); `param` names the field.", ()),
+    400: (
+        "BadRequest",
+        "Invalid request: `validation_error` for a body field (Kallglot's codes), "
+        "`invalid_request_error` otherwise; `param` names the field.",
+        (),
+    ),
     401: (
         "Unauthorized",
         "Missing, malformed or unknown key (`invalid_api_key`) or revoked key (`revoked_api_key`).",
@@ -1060,11 +1243,35 @@ _OPERATIONS: tuple[_Op, ...] = (
         params=("IdempotencyKey",),
         body={"required": True, "content": _json("SessionCreate")},
         errors={
-            400: "Invalid body (`invalid_request`, `param` names the field) or "
+            400: "A body field missing or invalid (`validation_error`: "
+            "`missing_required_field`, `invalid_mode`, `invalid_language_code`, "
+            "`invalid_provider`, `invalid_field_value`, or `invalid_request` for an unknown "
+            "field; `param` names it), a body that is not a JSON object, or "
             "`idempotency_mismatch`.",
             409: "`idempotency_conflict`: the first request with this key is still running.",
             413: "`request_too_large`: the JSON body is over 1 MiB.",
         },
+    ),
+    _Op(
+        "get",
+        "/v1/sessions",
+        "listSessions",
+        "List sessions",
+        "Sessions",
+        {
+            "200": _ok(
+                "A page of sessions, newest first.",
+                _json("SessionList"),
+                _AUTHED,
+                _session_links("$response.body#/data/0/id"),
+            )
+        },
+        scope="sessions:read",
+        description="The sessions of the key's organization and mode (Kallglot's older docs "
+        "list it). `stream` is null for keys without `sessions:write`, and shows the token as "
+        "stored (it may have expired: retrieve the session for a fresh one).",
+        params=(*_page("Session"), "SessionStatusFilter", "CreatedGte", "CreatedLt"),
+        errors={400: _LIST_400},
     ),
     _Op(
         "get",
@@ -1101,8 +1308,18 @@ _OPERATIONS: tuple[_Op, ...] = (
             )
         },
         scope="sessions:write",
-        description="Idempotent: ending an ended session returns it unchanged.",
-        errors={404: "No such session."},
+        description="Idempotent: ending an ended session returns it unchanged (its first "
+        "`end_reason` kept). The session's recordings exist (`processing`) when this answers: "
+        "`recording.id` is the mixed one.",
+        params=("IdempotencyKey",),
+        body={"required": False, "content": _json("SessionEnd")},
+        errors={
+            400: "An invalid `reason` or unknown field (`validation_error`), a body that is "
+            "not a JSON object, or `idempotency_mismatch`.",
+            404: "No such session.",
+            409: "`idempotency_conflict`: the first request with this key is still running.",
+            413: "`request_too_large`: the JSON body is over 1 MiB.",
+        },
     ),
     _Op(
         "get",
