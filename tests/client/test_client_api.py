@@ -34,6 +34,7 @@ from kallrec.client import (
     RetryPolicy,
     ServiceUnavailableError,
     Session,
+    ValidationError,
     WebhookEndpoint,
 )
 from kallrec.client._errors import parse_retry_after
@@ -99,7 +100,7 @@ def test_public_api_is_pinned() -> None:
         "PermissionDeniedError", "PreconditionFailedError", "ProgressCallback",
         "RangeNotSatisfiableError", "RateLimitError", "Recording", "RecordingNotReadyError",
         "RecordingSettings", "ResultCallback", "RetryPolicy", "ServiceUnavailableError", "Session",
-        "SessionStream", "SyncPage", "WebhookEndpoint", "bulk_items",
+        "SessionStream", "SyncPage", "ValidationError", "WebhookEndpoint", "bulk_items",
         "filename_from_disposition", "safe_filename",
     }  # fmt: skip
     for name in kallrec.client.__all__:
@@ -152,6 +153,10 @@ def test_ids_cannot_escape_the_path() -> None:
     ("status", "type_", "code", "cls"),
     [
         (400, "invalid_request_error", "invalid_request", InvalidRequestError),
+        (400, "validation_error", "missing_required_field", ValidationError),
+        (400, "validation_error", "invalid_language_code", ValidationError),
+        (401, "authentication_error", "revoked_api_key", AuthenticationError),
+        (401, "authentication_error", "expired_api_key", AuthenticationError),
         (401, "authentication_error", "invalid_api_key", AuthenticationError),
         (403, "permission_error", "insufficient_permissions", PermissionDeniedError),
         (404, "invalid_request_error", "resource_missing", NotFoundError),
@@ -306,6 +311,98 @@ def test_sessions() -> None:
     assert seen.requests[2].url.params["channel"] == "agent"
 
 
+KALLGLOT_SESSION = {
+    "id": "sess_1",
+    "object": "session",
+    "status": "ended",
+    "mode": "bidirectional_translation",
+    "provider": "sip",
+    "phone_number": "+14155551234",
+    "source_language": "de",
+    "target_language": "en-US",
+    "stream": None,
+    "recording": {"enabled": True, "channels": "mixed", "id": "rec_9", "duration": 245.3},
+    "metadata": {"customer_id": "cust_123", "attempt": 2, "vip": True, "nested": {"x": 1}},
+    "routing": {"type": "sip", "sip": {"from_uri": "sip:alice@example.com"}},
+    "ai_agent": {"voice": "alloy"},
+    "created_at": "2026-03-26T11:00:00Z",
+    "started_at": "2026-03-26T11:00:15Z",
+    "ended_at": "2026-03-26T11:04:20Z",
+    "duration": 245.3,
+    "duration_seconds": 245.3,
+    "end_reason": "customer_hangup",
+}
+
+
+def test_sessions_with_kallglots_fields() -> None:
+    seen = Recorder(
+        httpx.Response(201, json={**KALLGLOT_SESSION, "status": "created"}),
+        httpx.Response(200, json=KALLGLOT_SESSION),
+        httpx.Response(200, json=KALLGLOT_SESSION),
+        page([KALLGLOT_SESSION], False, "/v1/sessions"),
+    )
+    routing = {"type": "sip", "sip": {"from_uri": "sip:alice@example.com"}}
+    with make(seen) as client:
+        client.sessions.create(
+            mode="bidirectional_translation",
+            routing=routing,
+            ai_agent={"voice": "alloy"},
+            recording={"enabled": True},
+            metadata={"attempt": 2, "vip": True},
+        )
+        client.sessions.create(mode="ai_agent", provider="twilio")  # short for routing.type
+        ended = client.sessions.end("sess_1", reason="customer_hangup", idempotency_key="k-1")
+        listed = client.sessions.list(status="ended", created_gte="2026-03-01", limit=5)
+    bodies = [json.loads(r.content) if r.content else None for r in seen.requests]
+    assert bodies[0] == {
+        "mode": "bidirectional_translation",
+        "routing": routing,
+        "recording": {"enabled": True},
+        "metadata": {"attempt": 2, "vip": True},
+        "ai_agent": {"voice": "alloy"},
+    }
+    assert bodies[1] == {"mode": "ai_agent", "routing": {"type": "twilio"}}
+    assert bodies[2] == {"reason": "customer_hangup"}
+    assert seen.requests[2].headers["idempotency-key"] == "k-1"
+    assert dict(seen.requests[3].url.params) == {
+        "status": "ended",
+        "created[gte]": "2026-03-01",
+        "limit": "5",
+    }
+    assert (ended.provider, ended.phone_number, ended.end_reason) == (
+        "sip",
+        "+14155551234",
+        "customer_hangup",
+    )
+    assert ended.recording.id == "rec_9" and ended.recording.duration == 245.3
+    assert ended.metadata == {"customer_id": "cust_123", "attempt": 2, "vip": True}
+    assert ended.routing == routing and ended.ai_agent == {"voice": "alloy"}
+    assert [s.id for s in listed] == ["sess_1"]
+
+
+def test_routing_and_provider_together_are_a_configuration_error() -> None:
+    with make(Recorder()) as client, pytest.raises(ConfigurationError):
+        client.sessions.create(mode="ai_agent", provider="sip", routing={"type": "sip"})
+
+
+def test_the_newer_end_answer_gives_its_duration_seconds_as_duration() -> None:
+    answer = {"id": "sess_1", "object": "session", "status": "ended", "duration_seconds": 245.3}
+    assert Session.from_dict(answer).duration == 245.3
+    assert Session.from_dict(answer).recording.enabled is False
+
+
+async def test_async_sessions_list_and_end() -> None:
+    seen = Recorder(
+        page([KALLGLOT_SESSION], False, "/v1/sessions"),
+        httpx.Response(200, json=KALLGLOT_SESSION),
+    )
+    async with amake(seen) as client:
+        ids = [s.id async for s in client.sessions.list(status="ended")]
+        ended = await client.sessions.end("sess_1", reason="error")
+    assert ids == ["sess_1"] and ended.end_reason == "customer_hangup"
+    assert json.loads(seen.requests[1].content) == {"reason": "error"}
+
+
 def test_recordings_import_and_delete(tmp_path: Path) -> None:
     wav = tmp_path / "call.wav"
     wav.write_bytes(b"RIFF....WAVE")
@@ -381,6 +478,9 @@ def test_models_tolerate_odd_servers() -> None:
         {"id": "rec_x", "size": "big", "created_at": "yesterday", "livemode": "no", "extra": 1}
     )
     assert odd.size is None and odd.created_at is None and odd.livemode is None
+    assert odd.failure_reason is None
+    failed = Recording.from_dict(rec(1, status="failed", failure_reason="no_audio"))
+    assert failed.failure_reason == "no_audio"
     assert odd.raw["extra"] == 1
     dual = Recording.from_dict({**rec(1), "related_recordings": [rec(2, channel="agent")]})
     assert dual.related_recordings[0].channel == "agent"

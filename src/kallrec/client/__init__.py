@@ -38,6 +38,7 @@ from kallrec.client._errors import (
     RateLimitError,
     RecordingNotReadyError,
     ServiceUnavailableError,
+    ValidationError,
 )
 from kallrec.client._filenames import filename_from_disposition, safe_filename
 from kallrec.client._models import (
@@ -88,6 +89,7 @@ __all__ = [
     "Session",
     "SessionStream",
     "SyncPage",
+    "ValidationError",
     "WebhookEndpoint",
     "bulk_items",
     "filename_from_disposition",

@@ -45,7 +45,13 @@ from kallrec.client._errors import (
     error_from_response,
 )
 from kallrec.client._filenames import safe_filename
-from kallrec.client._models import DeletedObject, Recording, Session, WebhookEndpoint
+from kallrec.client._models import (
+    DeletedObject,
+    MetadataValue,
+    Recording,
+    Session,
+    WebhookEndpoint,
+)
 from kallrec.client._pagination import AsyncPage, AsyncPager, HasId, SyncPage
 from kallrec.client._retry import RetryPolicy
 
@@ -108,21 +114,41 @@ def _session_body(
     target_language: str | None,
     provider: str | None,
     recording: Mapping[str, Any] | None,
-    metadata: Mapping[str, str] | None,
+    metadata: Mapping[str, MetadataValue] | None,
+    routing: Mapping[str, Any] | None = None,
+    ai_agent: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    if provider is not None:
+        # A session answers with `provider` (the carrier); it is asked for in `routing`.
+        if routing is not None:
+            raise ConfigurationError("Give routing or provider, not both.")
+        routing = {"type": provider}
     body: dict[str, Any] = {"mode": mode}
     body.update(
         _clean(
             {
                 "source_language": source_language,
                 "target_language": target_language,
-                "provider": provider,
+                "routing": dict(routing) if routing is not None else None,
                 "recording": dict(recording) if recording is not None else None,
                 "metadata": dict(metadata) if metadata is not None else None,
+                "ai_agent": dict(ai_agent) if ai_agent is not None else None,
             }
         )
     )
     return body
+
+
+def _session_filters(
+    status: str | None, created_gte: TimeInput | None, created_lt: TimeInput | None
+) -> dict[str, Any]:
+    return _clean(
+        {
+            "status": status,
+            "created[gte]": _time_param(created_gte),
+            "created[lt]": _time_param(created_lt),
+        }
+    )
 
 
 def _recording_filters(
@@ -420,10 +446,17 @@ class Sessions:
         target_language: str | None = None,
         provider: str | None = None,
         recording: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+        routing: Mapping[str, Any] | None = None,
+        ai_agent: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Session:
-        body = _session_body(mode, source_language, target_language, provider, recording, metadata)
+        """Create a session. ``routing`` as Kallglot's (``provider="twilio"`` is short for
+        ``routing={"type": "twilio"}``); it records when ``recording={"enabled": True}`` or
+        when its organization records by default."""
+        body = _session_body(
+            mode, source_language, target_language, provider, recording, metadata, routing, ai_agent
+        )
         payload = self._client.request(
             "POST", "/v1/sessions", json=body, idempotency_key=idempotency_key
         )
@@ -433,9 +466,35 @@ class Sessions:
         payload = self._client.request("GET", f"/v1/sessions/{_seg(session_id)}")
         return Session.from_dict(_expect_dict(payload))
 
-    def end(self, session_id: str) -> Session:
-        """End the session (idempotent); its recordings start processing."""
-        payload = self._client.request("POST", f"/v1/sessions/{_seg(session_id)}/end")
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        created_gte: TimeInput | None = None,
+        created_lt: TimeInput | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> SyncPage[Session]:
+        """The organization's sessions, newest first; iterate for all pages."""
+        params = {
+            **_session_filters(status, created_gte, created_lt),
+            **_page_params(limit, starting_after, ending_before),
+        }
+        return self._client._page("/v1/sessions", params, Session.from_dict)
+
+    def end(
+        self, session_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Session:
+        """End the session (idempotent); its recordings exist, processing, when this returns.
+        ``reason``: ``completed`` (the default), ``customer_hangup``, ``agent_hangup``,
+        ``error`` or ``timeout``."""
+        payload = self._client.request(
+            "POST",
+            f"/v1/sessions/{_seg(session_id)}/end",
+            json=_clean({"reason": reason}),
+            idempotency_key=idempotency_key,
+        )
         return Session.from_dict(_expect_dict(payload))
 
     def list_recordings(
@@ -783,10 +842,14 @@ class AsyncSessions:
         target_language: str | None = None,
         provider: str | None = None,
         recording: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, str] | None = None,
+        metadata: Mapping[str, MetadataValue] | None = None,
+        routing: Mapping[str, Any] | None = None,
+        ai_agent: Mapping[str, Any] | None = None,
         idempotency_key: str | None = None,
     ) -> Session:
-        body = _session_body(mode, source_language, target_language, provider, recording, metadata)
+        body = _session_body(
+            mode, source_language, target_language, provider, recording, metadata, routing, ai_agent
+        )
         payload = await self._client.request(
             "POST", "/v1/sessions", json=body, idempotency_key=idempotency_key
         )
@@ -796,8 +859,32 @@ class AsyncSessions:
         payload = await self._client.request("GET", f"/v1/sessions/{_seg(session_id)}")
         return Session.from_dict(_expect_dict(payload))
 
-    async def end(self, session_id: str) -> Session:
-        payload = await self._client.request("POST", f"/v1/sessions/{_seg(session_id)}/end")
+    def list(
+        self,
+        *,
+        status: str | None = None,
+        created_gte: TimeInput | None = None,
+        created_lt: TimeInput | None = None,
+        limit: int | None = None,
+        starting_after: str | None = None,
+        ending_before: str | None = None,
+    ) -> AsyncPager[Session]:
+        """``await`` for the first page, or ``async for`` every session."""
+        params = {
+            **_session_filters(status, created_gte, created_lt),
+            **_page_params(limit, starting_after, ending_before),
+        }
+        return self._client._pager("/v1/sessions", params, Session.from_dict)
+
+    async def end(
+        self, session_id: str, *, reason: str | None = None, idempotency_key: str | None = None
+    ) -> Session:
+        payload = await self._client.request(
+            "POST",
+            f"/v1/sessions/{_seg(session_id)}/end",
+            json=_clean({"reason": reason}),
+            idempotency_key=idempotency_key,
+        )
         return Session.from_dict(_expect_dict(payload))
 
     def list_recordings(

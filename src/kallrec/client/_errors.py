@@ -10,6 +10,8 @@
         ├── AuthenticationError       401 authentication_error
         ├── PermissionDeniedError     403 permission_error
         ├── InvalidRequestError       400 (and other 4xx) invalid_request_error
+        │   ├── ValidationError       400 validation_error: a body field (``param``), with
+        │   │                         Kallglot's codes (missing_required_field, invalid_mode…)
         │   ├── NotFoundError         404
         │   ├── ConflictError         409
         │   │   └── RecordingNotReadyError   409 recording_not_ready (still processing)
@@ -20,7 +22,8 @@
         └── APIError                  5xx api_error
             └── ServiceUnavailableError      503
 
-The subclass is chosen by HTTP status (so a server that sends no envelope still maps sensibly);
+The subclass is chosen by HTTP status (so a server that sends no envelope still maps sensibly),
+a 400 of type ``validation_error`` being a ``ValidationError``;
 ``type``, ``code``, ``param``, ``request_id`` and ``retry_after`` come from the error envelope
 (spec §5) when there is one, ``request_id`` falling back to the ``X-Request-ID`` header and
 ``retry_after`` preferring the ``Retry-After`` header.
@@ -56,6 +59,7 @@ __all__ = [
     "RateLimitError",
     "RecordingNotReadyError",
     "ServiceUnavailableError",
+    "ValidationError",
 ]
 
 # An error body is a small JSON document; never read more than this of one.
@@ -132,7 +136,8 @@ class APIStatusError(KallrecError):
 
 
 class AuthenticationError(APIStatusError):
-    """401: missing, malformed, unknown or revoked key."""
+    """401: missing, malformed or unknown key (``invalid_api_key``), revoked key
+    (``revoked_api_key``); ``expired_api_key`` from a server whose keys expire."""
 
 
 class PermissionDeniedError(APIStatusError):
@@ -141,6 +146,12 @@ class PermissionDeniedError(APIStatusError):
 
 class InvalidRequestError(APIStatusError):
     """400 and the other invalid_request_error statuses."""
+
+
+class ValidationError(InvalidRequestError):
+    """400 ``validation_error``: a body field is missing or invalid; ``param`` names it and
+    ``code`` says how (``missing_required_field``, ``invalid_field_value``, ``invalid_mode``,
+    ``invalid_language_code``, ``invalid_provider``, ``invalid_request``)."""
 
 
 class NotFoundError(InvalidRequestError):
@@ -195,6 +206,7 @@ _BY_TYPE: dict[str, type[APIStatusError]] = {
     "authentication_error": AuthenticationError,
     "permission_error": PermissionDeniedError,
     "invalid_request_error": InvalidRequestError,
+    "validation_error": ValidationError,
     "rate_limit_error": RateLimitError,
     "api_error": APIError,
 }
@@ -225,6 +237,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
 def _error_class(status: int, type_: str | None, code: str | None) -> type[APIStatusError]:
     if status == 409 and code == "recording_not_ready":
         return RecordingNotReadyError
+    if status == 400 and type_ == "validation_error":
+        return ValidationError
     if status in _BY_STATUS:
         return _BY_STATUS[status]
     if 400 <= status < 500:

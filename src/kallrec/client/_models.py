@@ -16,6 +16,7 @@ from typing import Any, Literal
 __all__ = [
     "Channel",
     "DeletedObject",
+    "MetadataValue",
     "Recording",
     "RecordingSettings",
     "RecordingStatus",
@@ -26,6 +27,7 @@ __all__ = [
 
 Channel = Literal["mixed", "agent", "customer"]
 RecordingStatus = Literal["processing", "ready", "failed", "expired"]
+MetadataValue = str | int | float | bool
 EMPTY: Mapping[str, Any] = {}
 
 
@@ -87,6 +89,7 @@ class Recording:
     sample_rate: int | None = None
     bit_depth: int | None = None
     download_url: str | None = None
+    failure_reason: str | None = None
     created_at: datetime | None = None
     expires_at: datetime | None = None
     livemode: bool | None = None
@@ -108,6 +111,7 @@ class Recording:
             sample_rate=_int(data.get("sample_rate")),
             bit_depth=_int(data.get("bit_depth")),
             download_url=_str(data.get("download_url")),
+            failure_reason=_str(data.get("failure_reason")),
             created_at=parse_time(data.get("created_at")),
             expires_at=parse_time(data.get("expires_at")),
             livemode=_bool(data.get("livemode")),
@@ -139,16 +143,29 @@ class SessionStream:
 
 @dataclass(frozen=True)
 class RecordingSettings:
-    enabled: bool = True
+    """Whether the session records; ``id`` is its ``mixed`` recording once it has ended,
+    ``duration`` that recording's once ready."""
+
+    enabled: bool = False
     channels: str = "mixed"
+    id: str | None = None
+    duration: float | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RecordingSettings:
-        enabled = _bool(data.get("enabled"))
         return cls(
-            enabled=True if enabled is None else enabled,
+            enabled=_bool(data.get("enabled")) or False,
             channels=_str(data.get("channels")) or "mixed",
+            id=_str(data.get("id")),
+            duration=_float(data.get("duration")),
         )
+
+
+def _metadata(value: Any) -> Mapping[str, MetadataValue] | None:
+    """Values keep their JSON types (strings, numbers, booleans); anything else is dropped."""
+    if not isinstance(value, Mapping):
+        return None
+    return {str(k): v for k, v in value.items() if isinstance(v, str | int | float | bool)}
 
 
 @dataclass(frozen=True)
@@ -162,20 +179,25 @@ class Session:
     source_language: str | None = None
     target_language: str | None = None
     provider: str | None = None
+    phone_number: str | None = None
     stream: SessionStream | None = None
     recording: RecordingSettings = field(default_factory=RecordingSettings)
-    metadata: Mapping[str, str] | None = None
+    metadata: Mapping[str, MetadataValue] | None = None
+    routing: Mapping[str, Any] | None = None
+    ai_agent: Mapping[str, Any] | None = None
     created_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     duration: float | None = None
+    end_reason: str | None = None
     livemode: bool | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Session:
         stream = data.get("stream")
-        metadata = data.get("metadata")
+        routing, agent = data.get("routing"), data.get("ai_agent")
+        duration = data.get("duration")
         return cls(
             id=str(data["id"]),
             object=_str(data.get("object")) or "session",
@@ -184,15 +206,18 @@ class Session:
             source_language=_str(data.get("source_language")),
             target_language=_str(data.get("target_language")),
             provider=_str(data.get("provider")),
+            phone_number=_str(data.get("phone_number")),
             stream=SessionStream.from_dict(stream) if isinstance(stream, Mapping) else None,
             recording=RecordingSettings.from_dict(_mapping(data.get("recording"))),
-            metadata={str(k): str(v) for k, v in metadata.items()}
-            if isinstance(metadata, Mapping)
-            else None,
+            metadata=_metadata(data.get("metadata")),
+            routing=routing if isinstance(routing, Mapping) else None,
+            ai_agent=agent if isinstance(agent, Mapping) else None,
             created_at=parse_time(data.get("created_at")),
             started_at=parse_time(data.get("started_at")),
             ended_at=parse_time(data.get("ended_at")),
-            duration=_float(data.get("duration")),
+            # The newer Kallglot docs' end answer has only duration_seconds.
+            duration=_float(duration if duration is not None else data.get("duration_seconds")),
+            end_reason=_str(data.get("end_reason")),
             livemode=_bool(data.get("livemode")),
             raw=data,
         )
