@@ -135,7 +135,12 @@ async def test_upload_without_file_field_is_400(client, caller):
         "/v1/recordings", headers=caller.headers, files={"other": ("a", b"x")}
     )
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == "file"
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == (
+        "validation_error",
+        "missing_required_field",
+        "file",
+    )
 
 
 async def test_json_upload_is_415(client, caller):
@@ -263,7 +268,24 @@ async def test_import_metadata_with_existing_session_is_400(client, caller, tmp_
         client, caller, wav, data={"session_id": session["id"], "metadata[a]": "b"}
     )
     assert response.status_code == 400
-    assert response.json()["error"]["param"] == "metadata"
+    error = response.json()["error"]
+    assert (error["type"], error["param"]) == ("validation_error", "metadata")
+
+
+@pytest.mark.parametrize(
+    ("data", "code", "param"),
+    [
+        ({"channel": "left"}, "invalid_field_value", "channel"),
+        ({"colour": "red"}, "invalid_request", "colour"),
+        ({"metadata[k]": "x" * 501}, "invalid_field_value", "metadata[k]"),
+    ],
+)
+async def test_bad_import_fields_are_validation_errors(client, caller, tmp_path, data, code, param):
+    wav = write_wav(tmp_path / "call.wav", tone(0.5, 440))
+    response = await import_file(client, caller, wav, data=data)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == ("validation_error", code, param)
 
 
 async def test_list_requires_auth_before_validating_filters(client):

@@ -158,6 +158,28 @@ def test_orgs_update_and_purge_expire_recordings(data_dir: Path, tmp_path: Path)
     assert repo(data_dir).get_recording_any(rec_id).status == "expired"  # type: ignore[union-attr]
 
 
+def test_orgs_update_sets_whether_sessions_record_by_default(data_dir: Path) -> None:
+    run("keys", "create", "--org", "acme", "--data-dir", str(data_dir))
+    assert repo(data_dir).get_org_by_name("acme").record_by_default is False  # type: ignore[union-attr]
+    code, out, _ = run("orgs", "update", "acme", "--record-by-default", "--data-dir", str(data_dir))
+    assert code == 0 and "now record" in out
+    assert repo(data_dir).get_org_by_name("acme").record_by_default is True  # type: ignore[union-attr]
+    code, out, _ = run("orgs", "list", "--data-dir", str(data_dir))
+    assert code == 0 and "records by default" in out and "yes" in out
+    code, out, _ = run(
+        "orgs", "update", "acme", "--no-record-by-default", "--data-dir", str(data_dir)
+    )
+    assert code == 0 and "no longer record" in out
+    org = repo(data_dir).get_org_by_name("acme")
+    assert org is not None and org.record_by_default is False and org.retention_days == 30
+
+
+def test_orgs_update_needs_something_to_change(data_dir: Path) -> None:
+    run("keys", "create", "--org", "acme", "--data-dir", str(data_dir))
+    code, _, err = run("orgs", "update", "acme", "--data-dir", str(data_dir))
+    assert code == 1 and "Nothing to change" in err
+
+
 def test_purge_rejects_a_bad_date(data_dir: Path) -> None:
     code, _, err = run("purge", "--before", "last tuesday", "--data-dir", str(data_dir))
     assert code == 2 and "ISO 8601" in err
