@@ -65,7 +65,10 @@ def wait_for(check: Callable[[], Any], seconds: float, server: Server) -> Any:
 def test_non_public_destinations_are_refused_by_default(server: Server, host: str) -> None:
     key = server.demo.key
     for url in (f"http://{host}/", f"https://{host}:8443/hook"):
-        error = assert_error(create_endpoint(server, key, url), 400, "invalid_request", param="url")
+        response = create_endpoint(server, key, url)
+        error = assert_error(
+            response, 400, "invalid_field_value", error_type="validation_error", param="url"
+        )
         assert SETTING in error["message"], error
     listed = requests.get(server.url("/v1/webhook_endpoints"), headers=auth(key), timeout=30)
     assert listed.json()["data"] == []
@@ -73,7 +76,7 @@ def test_non_public_destinations_are_refused_by_default(server: Server, host: st
 
 def test_credentials_in_a_url_are_refused(server: Server) -> None:
     url = "https://admin:hunter2@hooks.example.com/hook"
-    error = assert_error(create_endpoint(server, server.demo.key, url), 400, "invalid_request")
+    error = assert_error(create_endpoint(server, server.demo.key, url), 400, "invalid_field_value")
     assert error["param"] == "url" and "hunter2" not in error["message"].split("'")[-1]
 
 
