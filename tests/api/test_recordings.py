@@ -39,6 +39,19 @@ async def test_import_answers_202_processing_then_becomes_ready(client, runtime,
     assert session.json()["metadata"] == {"crm_id": "42"}
 
 
+async def test_an_import_makes_an_ended_session_pointing_at_its_mixed_recording(
+    client, runtime, caller, tmp_path
+):
+    wav = write_wav(tmp_path / "call.wav", tone(1, 440))
+    rec = (await import_file(client, caller, wav)).json()
+    session = await client.get(f"/v1/sessions/{rec['session_id']}", headers=caller.headers)
+    assert session.json()["recording"]["id"] == rec["id"]
+    assert session.json()["end_reason"] == "completed"
+    await drain_jobs(runtime)
+    session = await client.get(f"/v1/sessions/{rec['session_id']}", headers=caller.headers)
+    assert session.json()["recording"]["duration"] == pytest.approx(1.0, abs=0.01)
+
+
 async def test_import_into_an_existing_session(client, runtime, caller, tmp_path):
     session = (
         await client.post("/v1/sessions", headers=caller.headers, json={"mode": "ai_agent"})
