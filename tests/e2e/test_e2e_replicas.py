@@ -344,10 +344,12 @@ def test_a_replica_killed_mid_job_loses_nothing_and_nothing_is_done_twice(
     ], "the job finished before the kill: make the call longer"
     assert cluster.job(long_id) == ("queued", 1)
 
-    # nginx routes around the dead replica; new work is accepted meanwhile.
+    # nginx routes around the dead replica; new work is accepted meanwhile. A POST that nginx
+    # had already started sending down a kept-alive connection to the dead replica is not
+    # retried by nginx (a 502): the client retries with its Idempotency-Key, as documented.
     short_ids = []
-    for _ in range(3):
-        r = upload(cluster.nginx, key, short_wav)  # type: ignore[arg-type]
+    for n in range(3):
+        r = _upload_retrying(cluster.nginx, key, short_wav, f"short-{n}")  # type: ignore[arg-type]
         assert r.status_code == 202, r.text
         short_ids.append(r.json()["id"])
 
@@ -379,6 +381,23 @@ def test_a_replica_killed_mid_job_loses_nothing_and_nothing_is_done_twice(
     assert json.loads(json.dumps(get_recording(victim, key, long_id)))["status"] == "ready"
     for rid in (long_id, *short_ids):
         assert cluster.ready_events(rid) == 1, rid
+
+
+def _upload_retrying(
+    endpoint: Any, key: str, path: Path, idempotency_key: str
+) -> requests.Response:
+    for attempt in range(3):
+        with path.open("rb") as fh:
+            r = requests.post(
+                endpoint.url("/v1/recordings"),
+                headers={**auth(key), "Idempotency-Key": idempotency_key},
+                files={"file": (path.name, fh, "audio/wav")},
+                timeout=HTTP_TIMEOUT,
+            )
+        if r.status_code != 502 or attempt == 2:
+            return r
+        time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 def _wait_for_encoder(replicas: list[Server], timeout: float) -> Server:
