@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from openapi_spec_validator import OpenAPIV31SpecValidator, validate
 from starlette.routing import Route, WebSocketRoute
 
-from kallrec import ids
+from kallrec import ids, languages
 from kallrec.api.objects import recording_object, session_object
 from kallrec.app import ROUTES
 from kallrec.auth import ALL_SCOPES
@@ -739,6 +740,19 @@ def test_error_types_enumerate_the_tree() -> None:
 # -- the request bodies --------------------------------------------------------------------------
 
 
+async def test_routing_and_provider_exclude_each_other(
+    client: httpx.AsyncClient, caller: Caller
+) -> None:
+    # What SessionCreate's `not` says, from the server; null counts as absent.
+    both = {"mode": "ai_agent", "routing": {"type": "sip"}, "provider": {"type": "sip"}}
+    refused = await client.post("/v1/sessions", headers=caller.headers, json=both)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["error"]["param"] == "provider"
+    one = {**both, "provider": None}
+    created = await client.post("/v1/sessions", headers=caller.headers, json=one)
+    assert created.status_code == 201, created.text
+
+
 def test_session_create_schema() -> None:
     schema = DOC["components"]["schemas"]["SessionCreate"]
     assert schema["required"] == ["mode"]
@@ -757,8 +771,10 @@ def test_session_create_schema() -> None:
         "SessionCreate",
     )
     _check({"mode": "ai_agent", "provider": {"type": "twilio", "call_sid": "CA1"}}, "SessionCreate")
+    _check({"mode": "ai_agent", "provider": None, "routing": {"type": "sip"}}, "SessionCreate")
     for bad in (
         {},
+        {"mode": "ai_agent", "routing": {"type": "sip"}, "provider": {"type": "sip"}},
         {"mode": "karaoke"},
         {"mode": "ai_agent", "colour": "red"},
         {"mode": "ai_agent", "provider": "sip"},  # a string is response-only
@@ -771,9 +787,19 @@ def test_session_create_schema() -> None:
 
 
 # What POST /v1/sessions accepts as a language (201) and refuses (400 invalid_language_code):
-# the schema's pattern agrees on the shape (two-letter codes are also checked against ISO 639-1).
-LANGUAGES_READ = ("de", "EN", "en-US", "pt-br", "zh-Hant", "zh-Hant-TW", "es-419", "yue")
+# the schema's pattern says the same, two-letter codes from ISO 639-1 included.
+LANGUAGES_READ = ("de", "EN", "en-US", "pt-br", "zh-Hant", "zh-Hant-TW", "es-419", "yue", "iW")
 LANGUAGES_REFUSED = ("english", "de_DE", "x", "", "en-", "en-US-x-foo", "e1", "de-DEU1", "ü")
+LANGUAGES_REFUSED += ("wz", "QQ", "xx-US", "zz-Hant")
+
+
+def test_language_pattern_lists_every_two_letter_code_the_server_reads() -> None:
+    schema = DOC["components"]["schemas"]["SessionCreate"]["properties"]["source_language"]
+    for first in string.ascii_lowercase:
+        for second in string.ascii_lowercase:
+            code = first + second
+            for spelled in (code, code.upper(), f"{code}-US", f"{code.upper()}-Latn-419"):
+                assert _valid(schema, spelled) == languages.is_language_code(spelled), spelled
 
 
 @pytest.mark.parametrize("value", LANGUAGES_READ + LANGUAGES_REFUSED)

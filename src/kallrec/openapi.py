@@ -180,6 +180,20 @@ def _import_metadata_field() -> JSON:
     }
 
 
+def _language_pattern() -> str:
+    """kallrec.languages as a regular expression: two letters only from its ISO 639-1 list
+    (spelled out, so that a client or a generator can know which), or any three; any case."""
+
+    def either_case(letters: str) -> str:
+        return "".join(f"{c}{c.upper()}" for c in letters)
+
+    seconds: dict[str, str] = {}
+    for code in sorted(languages.ISO_639_1):
+        seconds[code[0]] = seconds.get(code[0], "") + code[1]
+    two = "|".join(f"[{either_case(a)}][{either_case(b)}]" for a, b in seconds.items())
+    return rf"^(?:{two}|[A-Za-z]{{3}})(?:-[A-Za-z]{{4}})?(?:-(?:[A-Za-z]{{2}}|[0-9]{{3}}))?$"
+
+
 def _schemas() -> JSON:
     metadata_schema = {
         "type": "object",
@@ -202,8 +216,7 @@ def _schemas() -> JSON:
     }
     language = {
         "type": "string",
-        # kallrec.languages: also checked against ISO 639-1 when two letters.
-        "pattern": r"^[A-Za-z]{2,3}(?:-[A-Za-z]{4})?(?:-(?:[A-Za-z]{2}|[0-9]{3}))?$",
+        "pattern": _language_pattern(),
         "maxLength": languages.MAX_CHARS,
         "description": "A language code (BCP 47: an ISO 639 language, optionally a script "
         "and a region); anything else is a 400 `invalid_language_code`. Echoed as sent.",
@@ -510,6 +523,13 @@ def _schemas() -> JSON:
             },
             required=("mode",),
             additionalProperties=False,
+            # routing and the older provider object exclude each other (null is absent).
+            **{
+                "not": {
+                    "required": ["routing", "provider"],
+                    "properties": {"routing": {"type": "object"}, "provider": {"type": "object"}},
+                }
+            },
         ),
         "SessionEnd": _obj(
             {"reason": _enum(END_REASONS, "Why the session ends.", default="completed")},
