@@ -753,6 +753,37 @@ async def test_routing_and_provider_exclude_each_other(
     assert created.status_code == 201, created.text
 
 
+# Routing as POST /v1/sessions reads it (201) or refuses it (400 invalid_provider); null is absent.
+ROUTING_READ = (
+    {"type": None, "phone_number": None, "direction": None, "sip": None, "call_sid": None},
+    {"sip": {"from_uri": None}},
+    {"sip": {"from_uri": "tel:+14155551234"}},
+    {"sip": {"from_uri": "SIPS:bob@example.com"}},
+    {"sip": {"from_uri": "sip:\u00e9\u00a0x"}},  # only ASCII space and controls are refused
+)
+ROUTING_REFUSED = (
+    {"sip": {"from_uri": "TeL:"}},
+    {"sip": {"from_uri": "sip: bob"}},
+    {"sip": {"from_uri": "sip:bob\x7f"}},
+    {"sip": {"from_uri": "mailto:bob@example.com"}},
+    {"phone_number": "+0123"},
+    {"direction": "sideways"},
+    {"connection_id": ""},
+)
+
+
+@pytest.mark.parametrize("routing", ROUTING_READ + ROUTING_REFUSED)
+async def test_routing_documents_what_the_server_reads(
+    client: httpx.AsyncClient, caller: Caller, routing: dict[str, Any]
+) -> None:
+    body = {"mode": "ai_agent", "routing": routing}
+    response = await client.post("/v1/sessions", json=body, headers=caller.headers)
+    expected = 201 if routing in ROUTING_READ else 400
+    assert response.status_code == expected, response.text
+    schema = {"$ref": "#/components/schemas/SessionCreate", "components": DOC["components"]}
+    assert _valid(schema, body) == (expected == 201)
+
+
 def test_session_create_schema() -> None:
     schema = DOC["components"]["schemas"]["SessionCreate"]
     assert schema["required"] == ["mode"]

@@ -397,10 +397,12 @@ def _schemas() -> JSON:
             "sip": {
                 "type": "object",
                 "properties": {
+                    # kallrec.routing: the scheme in any case, then no space or control
+                    # character (ASCII: the server's regular expression is ASCII).
                     "from_uri": {
-                        "type": "string",
+                        "type": ["string", "null"],
                         "maxLength": routing.MAX_URI_CHARS,
-                        "pattern": "^(?:[Ss][Ii][Pp][Ss]?|[Tt][Ee][Ll]):",
+                        "pattern": r"^(?:[Ss][Ii][Pp][Ss]?|[Tt][Ee][Ll]):[^\x00-\x20\x7f]+$",
                         "examples": ["sip:alice@example.com"],
                     }
                 },
@@ -418,9 +420,15 @@ def _schemas() -> JSON:
         },
         required=(),
         description="Telephony routing (Kallglot's `routing`; the older `provider` object "
-        "takes the same keys). Every key is optional; keys kallrec does not know are kept and "
-        "not acted on. Anything invalid here is a 400 `invalid_provider`.",
+        "takes the same keys). Every key is optional, and null is the same as absent; keys "
+        "kallrec does not know are kept and not acted on. Anything invalid here is a 400 "
+        "`invalid_provider`.",
     )
+    # The server reads a null as an absent key (kallrec.routing).
+    routing_schema["properties"] = {
+        key: _nullable(value) if "type" in value else value
+        for key, value in routing_schema["properties"].items()
+    }
     return {
         "Recording": recording,
         "ImportedRecording": {
