@@ -1,4 +1,5 @@
-"""``Idempotency-Key`` on creating POSTs (scope: organization and mode; kept 24 hours).
+"""``Idempotency-Key`` on creating POSTs and on ending a session, as Kallglot's newer docs list
+them (scope: organization and mode; kept 24 hours).
 
 A replay returns the first response's status and body. Only successful responses are kept: a
 request that failed validation can be corrected and sent again under the same key.
