@@ -9,6 +9,7 @@ from pathlib import Path
 
 from kallrec.config import Settings
 from kallrec.db.engine import Database
+from kallrec.db.schema_version import migrate
 
 NOT_IN_A_WORKER = ("alembic", "httpx", "rich", "typer", "click", "numpy", "soundfile", "lameenc")
 
@@ -26,7 +27,7 @@ print(json.dumps(sorted({name.split(".")[0] for name in sys.modules})))
 def test_a_worker_on_a_migrated_database_loads_no_cli_audio_or_migration_code(
     tmp_path: Path,
 ) -> None:
-    Database(Settings(data_dir=tmp_path).resolved_database_url).migrate()  # what serve does first
+    migrate(Database(Settings(data_dir=tmp_path).resolved_database_url))  # what serve does first
     done = subprocess.run(
         [sys.executable, "-c", WORKER, str(tmp_path)],
         capture_output=True,

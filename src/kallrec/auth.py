@@ -9,14 +9,14 @@ from __future__ import annotations
 import hmac
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import anyio
 
 from kallrec import keys
 from kallrec.db.models import ApiKey
 from kallrec.db.repository import Repository
-from kallrec.errors import AuthenticationError, PermissionDenied
+from kallrec.errors import AuthenticationError
+from kallrec.principal import Principal
 from kallrec.singleflight import SingleFlight
 
 ALL_SCOPES = (
@@ -27,20 +27,6 @@ ALL_SCOPES = (
     "webhooks:manage",
 )
 _CACHE_LIMIT = 10_000
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    key_id: str
-    org_id: str
-    livemode: bool
-    scopes: frozenset[str]
-
-    def require(self, scope: str) -> None:
-        if scope not in self.scopes:
-            raise PermissionDenied(
-                f"This API key does not have the '{scope}' scope required for this request."
-            )
 
 
 def extract_key(headers: dict[str, str] | object) -> str | None:

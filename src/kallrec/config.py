@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
+from kallrec.database_url import normalize_url
+
 ENV_PREFIX = "KALLREC_"
 # MP3 at 8 kHz (MPEG-2.5 Layer III): LAME silently caps anything above 64 kbps. Kept here, not in
 # the audio package, so reading settings never loads NumPy and LAME (the server's main process
@@ -178,8 +180,6 @@ class Settings:
                 "e.g. '127.0.0.0/8,10.1.0.0/16'."
             ) from None
         if self.database_url:
-            from kallrec.db.engine import normalize_url
-
             try:
                 normalize_url(self.database_url)
             except ValueError as exc:

@@ -35,20 +35,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import anyio
 
 from kallrec import ids, timeutil
 from kallrec.audio import sizes
-from kallrec.audio.formats import CONTENT_TYPES, FORMATS, SAMPLE_RATES
+from kallrec.audio.formats import CONTENT_TYPES
+from kallrec.db.conversion_repository import ConversionRepository
+from kallrec.db.models import Recording
+from kallrec.object_keys import ORIGINAL_RATE, converted_key, is_original
+from kallrec.runtime import Runtime
 from kallrec.storage import StorageError
 from kallrec.storage.thread_file import ThreadFile
-
-if TYPE_CHECKING:  # the repository imports converted_keys: no import of it from here
-    from kallrec.db.conversion_repository import ConversionRepository
-    from kallrec.db.models import Recording
-    from kallrec.runtime import Runtime
 
 log = logging.getLogger("kallrec.converted")
 T = TypeVar("T")
@@ -57,7 +56,7 @@ T = TypeVar("T")
 PIN_SECONDS = 60.0
 RELEASE_HOLD_SECONDS = 10.0
 # Recordings are 8 kHz MP3s (spec §1).
-SOURCE_RATE = 8000
+SOURCE_RATE = ORIGINAL_RATE
 # An MP3 that is not the headerless CBR kallrec writes: its decoded length is bounded by its
 # duration plus LAME's delay and padding (a few frames).
 _SLACK_SAMPLES = 8 * 1152
@@ -97,31 +96,11 @@ class Unkept:
     size: int | None  # known in advance for WAV (Content-Length); else sent chunked
 
 
-def converted_key(recording_id: str, fmt: str, sample_rate: int) -> str:
-    return f"converted/{recording_id}/{sample_rate}.{fmt}"
-
-
-def converted_keys(recording_id: str) -> list[str]:
-    """Every key a recording's conversions can have (deleting a missing one is harmless)."""
-    return [
-        converted_key(recording_id, fmt, rate)
-        for fmt in FORMATS
-        for rate in SAMPLE_RATES
-        if not _is_original(fmt, rate)
-    ]
-
-
 def download_filename(rec: Recording, fmt: str) -> str:
     return f"recording-{rec.session_id}.{fmt}"
 
 
-def _is_original(fmt: str, sample_rate: int) -> bool:
-    return fmt == "mp3" and sample_rate == 8000
-
-
 def _cache(rt: Runtime) -> ConversionRepository:
-    from kallrec.db.conversion_repository import ConversionRepository
-
     return ConversionRepository(rt.db)
 
 
@@ -133,7 +112,7 @@ async def find_or_convert(rt: Runtime, rec: Recording, fmt: str, sample_rate: in
     """
     assert rec.storage_key is not None and rec.size is not None
     content_type, filename = CONTENT_TYPES[fmt], download_filename(rec, fmt)
-    if _is_original(fmt, sample_rate):
+    if is_original(fmt, sample_rate):
         original = await rt.storage.stat(rec.storage_key)
         if original is None or original.size != rec.size:
             raise StorageError(f"{rec.storage_key} is missing or incomplete")

@@ -19,6 +19,7 @@ from kallrec.audio.errors import InvalidAudio, UnsupportedAudio
 from kallrec.db.models import Recording, Session
 from kallrec.db.repository import NewRecording, metadata_json
 from kallrec.errors import InvalidRequest, Unprocessable, UnsupportedMedia, missing
+from kallrec.object_keys import import_staging_key
 from kallrec.runtime import Runtime
 from kallrec.tempfiles import new_temp_path
 
@@ -37,10 +38,6 @@ class ImportRequest:
     channel: str = "mixed"
     session_id: str | None = None
     metadata: dict[str, str] | None = None
-
-
-def staging_key(recording_id: str) -> str:
-    return f"staging/{recording_id}.pcm"
 
 
 def _tracks(decoded: DecodedAudio, channel: str) -> list[tuple[str, np.ndarray]]:
@@ -115,7 +112,7 @@ async def import_audio(
     try:
         for channel, samples in tracks:
             rec_id = ids.new_id("rec")
-            item = NewRecording(rec_id, channel, staging_key(rec_id))
+            item = NewRecording(rec_id, channel, import_staging_key(rec_id))
             await stage_samples(rt, item.staging_key, samples)
             staged.append(item)
         created = await anyio.to_thread.run_sync(

@@ -24,29 +24,18 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlalchemy import BigInteger, Column, Connection, Integer, MetaData, String, Table, delete
+from sqlalchemy import Connection, delete
 from sqlalchemy.dialects import postgresql, sqlite
 
 from kallrec.config import Settings
 from kallrec.db.engine import Database
+from kallrec.db.schema import rate_limit_counters
 from kallrec.errors import RateLimited
 from kallrec.ratelimit import WINDOW_SECONDS, RateLimiter
 
 log = logging.getLogger("kallrec.ratelimit")
 
 SYNC_SECONDS = 0.25
-
-# Not part of kallrec.db.schema's metadata: only this module reads or writes it. On PostgreSQL
-# the table is UNLOGGED (see the migration): no WAL, and a crash forgets at most a minute of
-# counts.
-metadata = MetaData()
-rate_limit_counters = Table(
-    "rate_limit_counters",
-    metadata,
-    Column("window_start", BigInteger, primary_key=True),  # Unix seconds, window-aligned
-    Column("key_id", String, primary_key=True),
-    Column("count", Integer, nullable=False),
-)
 
 
 class Limiter(Protocol):

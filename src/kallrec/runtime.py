@@ -15,6 +15,7 @@ from kallrec.datadir import ensure_private_dir
 from kallrec.db.engine import Database
 from kallrec.db.models import Recording
 from kallrec.db.repository import Repository
+from kallrec.db.schema_version import migrate
 from kallrec.db.webhook_repository import WebhookRepository
 from kallrec.invalidation import ChangeCounter
 from kallrec.live.registry import LiveSessions
@@ -65,7 +66,7 @@ class Runtime:
         self.settings = settings
         ensure_private_dir(settings.data_dir)
         self.db = Database(settings.resolved_database_url, pool_size=settings.database_pool_size)
-        self.db.migrate()
+        migrate(self.db)
         self.repo = Repository(self.db)
         self.webhooks = WebhookRepository(self.db)
         self.storage: Storage = open_storage(settings.resolved_storage_url, settings)

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 from kallrec.cli import app
 from kallrec.db.engine import Database
 from kallrec.db.repository import Repository
+from kallrec.db.schema_version import migrate
 from tests.conftest import tone, write_wav
 
 runner = CliRunner()
@@ -28,7 +29,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 def repo(data_dir: Path) -> Repository:
     db = Database(f"sqlite:///{data_dir / 'kallrec.db'}")
-    db.migrate()
+    migrate(db)
     return Repository(db)
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from kallrec.db.engine import Database
 from kallrec.db.repository import Repository
+from kallrec.db.schema_version import migrate
 from tests.db.pg import fresh_database
 
 BACKENDS = ("sqlite", "postgresql")
@@ -35,7 +36,7 @@ def empty_db(database_url: str) -> Iterator[Database]:
 
 @pytest.fixture
 def db(empty_db: Database) -> Database:
-    empty_db.migrate()
+    migrate(empty_db)
     return empty_db
 
 

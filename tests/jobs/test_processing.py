@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from kallrec.importing import ImportRequest, import_audio
-from kallrec.jobs.processing import audio_key, process_recording
+from kallrec.jobs.processing import process_recording
 from kallrec.jobs.runner import run_one_job
+from kallrec.object_keys import audio_key
 from kallrec.runtime import Runtime
 from tests.conftest import drain_jobs, tone, write_wav
 

@@ -15,8 +15,9 @@ import soundfile as sf
 
 from kallrec import download_links, ids, timeutil
 from kallrec.audio import sizes
-from kallrec.converted import PIN_SECONDS, converted_key
+from kallrec.converted import PIN_SECONDS
 from kallrec.db.conversion_repository import ConversionRepository
+from kallrec.object_keys import converted_key
 from kallrec.runtime import Runtime
 from kallrec.storage.migrate import list_objects
 from tests.api.helpers import ready_recording

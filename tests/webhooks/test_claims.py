@@ -13,6 +13,7 @@ import pytest
 from kallrec import ids, timeutil
 from kallrec.db.engine import Database
 from kallrec.db.repository import Repository, insert_event
+from kallrec.db.schema_version import migrate
 from kallrec.db.webhook_repository import ClaimedDelivery, WebhookEndpoint, WebhookRepository
 from tests.db.pg import fresh_database
 
@@ -24,13 +25,13 @@ ATTEMPTS = 8
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     if request.param == "sqlite":
         database = Database(f"sqlite:///{tmp_path / 'kallrec.db'}")
-        database.migrate()
+        migrate(database)
         yield database
         database.close()
         return
     with fresh_database() as url:
         database = Database(url)
-        database.migrate()
+        migrate(database)
         try:
             yield database
         finally:

@@ -12,9 +12,10 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from kallrec import timeutil, validation
-from kallrec.auth import Principal, extract_key
+from kallrec.auth import extract_key
 from kallrec.db.repository import Page
 from kallrec.errors import InvalidRequest, PayloadTooLarge
+from kallrec.principal import Principal
 from kallrec.runtime import Runtime
 
 

@@ -16,8 +16,8 @@ from starlette.responses import Response
 
 from kallrec import timeutil
 from kallrec.api.common import runtime
-from kallrec.auth import Principal
 from kallrec.errors import Conflict, InvalidRequest
+from kallrec.principal import Principal
 
 KEEP_SECONDS = 24 * 3600
 MAX_KEY_CHARS = 255

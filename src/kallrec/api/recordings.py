@@ -31,7 +31,6 @@ from kallrec.api.common import (
 )
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import recording_object
-from kallrec.auth import Principal
 from kallrec.db.models import Recording
 from kallrec.db.repository import RecordingFilter, UnknownCursor
 from kallrec.errors import (
@@ -42,6 +41,7 @@ from kallrec.errors import (
     missing,
 )
 from kallrec.importing import IMPORT_CHANNELS, ImportRequest, import_audio
+from kallrec.principal import Principal
 from kallrec.recordings import delete_recording
 from kallrec.runtime import Runtime
 from kallrec.tempfiles import spool

@@ -24,13 +24,13 @@ from kallrec.api.common import (
 )
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import session_object
-from kallrec.auth import Principal
 from kallrec.db.models import Session
 from kallrec.db.repository import SessionFilter, UnknownCursor, metadata_json
 from kallrec.download_links import signing_secret
 from kallrec.errors import InvalidRequest, ValidationError, missing
 from kallrec.events import session_event
 from kallrec.live import stream_tokens
+from kallrec.principal import Principal
 from kallrec.recordings import END_REASONS, end_session
 from kallrec.runtime import Runtime
 

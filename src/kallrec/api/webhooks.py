@@ -23,10 +23,10 @@ from kallrec.api.common import (
     runtime,
 )
 from kallrec.api.idempotency import idempotent
-from kallrec.auth import Principal
 from kallrec.db.repository import UnknownCursor
 from kallrec.db.webhook_repository import DELIVERY_STATUSES, WebhookEndpoint
 from kallrec.errors import InvalidRequest, ValidationError, missing
+from kallrec.principal import Principal
 from kallrec.webhooks.endpoints import (
     check_destination,
     delivery_object,

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Select, create_engine, event
-from sqlalchemy.engine import make_url
+
+from kallrec.database_url import normalize_url
 
 # Connections one process may hold at most (see docs/deployment.md for sizing).
 DEFAULT_POOL_SIZE = 10
@@ -48,35 +49,12 @@ class Database:
             with conn.begin():
                 yield conn
 
-    def migrate(self) -> None:
-        """Brings the schema to the newest migration; safe to call from many processes at once."""
-        from kallrec.db import schema_version
-
-        if schema_version.is_current(self):
-            return
-        from kallrec.db.migrations import upgrade
-
-        upgrade(self)
-
     def ping(self) -> None:
         with self.read() as conn:
             conn.exec_driver_sql("SELECT 1")
 
     def close(self) -> None:
         self.engine.dispose()
-
-
-def normalize_url(url: str) -> str:
-    """``postgresql://`` and ``postgres://`` mean psycopg 3, the driver kallrec ships with."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url.removeprefix(prefix)
-    if url.startswith(("sqlite:///", "postgresql+psycopg://")):
-        return url
-    shown = make_url(url).render_as_string(hide_password=True) if "://" in url else repr(url)
-    raise ValueError(
-        f"Unsupported database URL {shown}: use sqlite:///path or postgresql://user@host/db."
-    )
 
 
 def locking(query: _Query, conn: Connection, *, skip_locked: bool = True, of: Any = None) -> _Query:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from sqlalchemy.engine import RowMapping
 
-if TYPE_CHECKING:
-    from kallrec.auth import Principal
+from kallrec.principal import Principal
 
 
 class _FromRow:
@@ -48,8 +47,6 @@ class ApiKey(_FromRow):
     @functools.cached_property
     def principal(self) -> Principal:
         """The caller this key makes (built once per cached key, not per request)."""
-        from kallrec.auth import Principal
-
         return Principal(self.id, self.org_id, self.livemode, self.scope_set)
 
 

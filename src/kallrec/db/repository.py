@@ -15,10 +15,10 @@ from sqlalchemy import Connection, Table, and_, delete, func, insert, or_, selec
 from sqlalchemy.exc import IntegrityError
 
 from kallrec import ids, timeutil
-from kallrec.converted import converted_keys
 from kallrec.db import schema as t
 from kallrec.db.engine import Database, locking
 from kallrec.db.models import ApiKey, Job, Organization, Recording, Session
+from kallrec.object_keys import converted_keys
 
 ABANDONED_AFTER_SECONDS = 600
 # Recordings expired per transaction, so a large purge never holds the write lock for long.

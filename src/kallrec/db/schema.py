@@ -243,3 +243,17 @@ webhook_attempts = Table(
 )
 
 SCHEMA_VERSION = 1
+
+
+# The shared rate limiter's counters (ratelimit_shared.py). A MetaData of their own, not
+# ``metadata``: only that module reads or writes them, and ``metadata.create_all`` (tests, the
+# pre-migration baseline) must not make them. On PostgreSQL the table is UNLOGGED (see migration
+# 0002): no WAL, and a crash forgets at most a minute of counts.
+ratelimit_metadata = MetaData()
+rate_limit_counters = Table(
+    "rate_limit_counters",
+    ratelimit_metadata,
+    Column("window_start", BigInteger, primary_key=True),  # Unix seconds, window-aligned
+    Column("key_id", String, primary_key=True),
+    Column("count", Integer, nullable=False),
+)

@@ -23,3 +23,14 @@ def is_current(db: Database) -> bool:
     except DBAPIError:
         return False
     return [row[0] for row in rows] == [HEAD]
+
+
+def migrate(db: Database) -> None:
+    """Brings the schema to the newest migration; safe to call from many processes at once."""
+    if is_current(db):
+        return
+    # Imported only when there is something to migrate: Alembic stays out of server workers.
+    # (kallrec.db.migrations does not import this module: no cycle.)
+    from kallrec.db.migrations import upgrade
+
+    upgrade(db)

@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 
 from kallrec.events import recording_event
+from kallrec.object_keys import audio_key
 from kallrec.runtime import Runtime
 from kallrec.storage import ObjectMissing
 
@@ -23,10 +24,6 @@ log = logging.getLogger("kallrec.jobs")
 class PermanentJobError(Exception):
     """Retrying cannot help; the recording is marked failed at once, with the message as its
     ``failure_reason`` (a short code: clients see it)."""
-
-
-def audio_key(org_id: str, recording_id: str) -> str:
-    return f"recordings/{org_id}/{recording_id}.mp3"
 
 
 def _encode(pcm_path: Path, mp3_path: Path, bitrate: int) -> tuple[int, str, float]:

@@ -25,6 +25,7 @@ from kallrec.db.models import Session
 from kallrec.db.repository import NewRecording, live_channels
 from kallrec.events import recording_event
 from kallrec.live.tracks import FinishedTracks, finished_tracks, remove_tracks, track_dir
+from kallrec.object_keys import live_staging_key
 from kallrec.runtime import Runtime
 from kallrec.tempfiles import new_temp_path
 
@@ -42,12 +43,6 @@ def session_channels(tracks: FinishedTracks | None, channels: str) -> list[str]:
     if tracks is None:
         return ["mixed"]
     return live_channels(channels)
-
-
-def staging_key(recording_id: str) -> str:
-    """Unique per attempt: two runs of the job (a lease that ran out) never share a file, so
-    the one that loses can delete its own without touching the winner's."""
-    return f"staging/{recording_id}-{ids.new_id('stg')}.pcm"
 
 
 def channel_blocks(tracks: FinishedTracks, channel: str) -> Iterator[np.ndarray]:
@@ -108,7 +103,7 @@ async def finalize_session(rt: Runtime, session_id: str) -> None:
         if tracks is not None:
             try:
                 for target in targets:
-                    keys.append(staging_key(target.id))
+                    keys.append(live_staging_key(target.id))
                     await _stage_channel(rt, keys[-1], tracks, target.channel)
                     staged.append(NewRecording(target.id, target.channel, keys[-1]))
             except BaseException:
