@@ -14,7 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kallrec import timeutil
 from kallrec.api import offload
-from kallrec.api.audio_body import HeadersOnly, ReadBody, StoredBody
+from kallrec.api.audio_body import SEEK_LIMIT, HeadersOnly, ReadBody, StoredBody
 from kallrec.api.common import authorize_caller, request_headers
 from kallrec.api.representation import MP3, audio_representation, encode_headers
 from kallrec.db.models import Recording
@@ -36,7 +36,6 @@ from kallrec.http.ranges import RangeNotSatisfiable as Unsatisfiable
 from kallrec.http.ranges import parse_range
 from kallrec.runtime import Runtime
 from kallrec.storage import Presigning, StorageError
-from kallrec.storage.local import READ_CHUNK
 
 MP3_RAW = MP3.encode()
 PROCESSING_RETRY_AFTER = 2
@@ -142,7 +141,7 @@ async def audio_response(rt: Runtime, method: str, h: Mapping[str, str], rec: Re
         )
         if accel is not None:
             return accel
-    elif ranges is not None and len(ranges) == 1 and ranges[0][1] - ranges[0][0] <= READ_CHUNK:
+    elif ranges is not None and len(ranges) == 1 and ranges[0][1] - ranges[0][0] <= SEEK_LIMIT:
         # A seek: read it before answering (the read itself proves the bytes are there), and
         # send it in one message.
         start, end = ranges[0]

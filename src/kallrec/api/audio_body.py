@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator, Sequence
 from starlette.types import Receive, Scope, Send
 
 from kallrec.storage import Storage
-from kallrec.storage.local import READ_CHUNK
 
 # (bytes to send first, start, end_exclusive) of the stored object.
 Segment = tuple[bytes, int, int]
@@ -28,8 +27,12 @@ LOOK_BYTES = 1024 * 1024
 # The largest body message handed to the server. Granian keeps about six messages of a stalled
 # download in memory (its body channel, its HTTP writer, the pending send), so this bounds what
 # a client that stops reading costs: S3 reads of 1 MiB went out whole, ~7 MiB per stalled
-# client. Local reads already come in pieces of this size.
-SEND_PIECE = READ_CHUNK
+# client. The HTTP layer's own figure, not a backend's read size (local storage happens to read
+# 128 KiB too, S3 1 MiB; both are cut to this).
+SEND_PIECE = 128 * 1024
+# A range up to this size is a seek: read whole before answering (the read itself proves the
+# bytes are there) and sent in one message, without watching for a disconnect.
+SEEK_LIMIT = SEND_PIECE
 Headers = Sequence[tuple[bytes, bytes]]
 
 
@@ -87,7 +90,7 @@ class StoredBody:
             await send({"type": "http.response.pathsend", "path": self.whole_file})
             self.count_bytes(self.segments[0][2])
             return
-        if sum(end - start for _, start, end in self.segments) <= READ_CHUNK:
+        if sum(end - start for _, start, end in self.segments) <= SEEK_LIMIT:
             await self._send_ranges(send, None)  # one read: nothing to stop early
             return
         # A send to a client that went away does not fail under Granian (nor Uvicorn): it is

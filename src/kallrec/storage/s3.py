@@ -190,7 +190,7 @@ class S3Storage:
             raise StorageError(f"could not stat {key}: {_reason(exc)}") from exc
         return ObjectInfo(key, int(meta["size"]))
 
-    def local_path(self, key: str) -> Path | None:
+    def local_path(self, key: str) -> str | None:
         return None
 
     async def iter_range(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
