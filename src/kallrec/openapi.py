@@ -1219,8 +1219,11 @@ _DOWNLOAD_DESCRIPTION = (
     "form). Answers `302` to a URL valid for one hour (`download_url_ttl_seconds`) that serves "
     "the file with its `Content-Type`, `Content-Length` and `Content-Disposition: attachment; "
     'filename="recording-{session_id}.{format}"` and needs no key: give it to a browser or '
-    "`curl -L`. The file is converted on the first request and kept until the recording is "
-    "deleted or purged. `202` with the recording and `Retry-After` while it is processing."
+    "`curl -L`. The file is converted on the first request and kept in a cache of converted "
+    "files (`KALLREC_CONVERSION_CACHE_MAX_BYTES`, least recently used evicted); when the cache "
+    "has no room the link converts the file while sending it, without byte ranges "
+    "(`Accept-Ranges: none`). `202` with the recording and `Retry-After` while it is "
+    "processing."
 )
 _FILE_TYPES = {content_type: {"schema": _BINARY} for content_type in CONTENT_TYPES.values()}
 _FILE_HEADERS = ("X-Request-ID", "Content-Length", "Content-Disposition", "Cache-Control")
