@@ -153,7 +153,13 @@ def _run_schemathesis(
         "--no-color",
     ]
     env = clean_env(
-        {"KALLREC_ST_KEY": key, "KALLREC_ST_WEBHOOK_SINK": receiver.address, "COLUMNS": "120"}
+        {
+            "KALLREC_ST_KEY": key,
+            "KALLREC_ST_WEBHOOK_SINK": receiver.address,
+            # Hypothesis's own caches go with the test, not into the working tree.
+            "HYPOTHESIS_STORAGE_DIRECTORY": str(out / "hypothesis"),
+            "COLUMNS": "120",
+        }
     )
     # From the repository root, where schemathesis.toml (and the hooks it names) are found.
     done = subprocess.run(
