@@ -46,6 +46,7 @@ from tests.e2e.helpers import (
     tone,
     write_wav,
 )
+from tests.e2e.streaming import next_message, ready_recordings
 from tests.webhooks.receiver import Receiver, Respond
 
 pytestmark = pytest.mark.e2e
@@ -111,10 +112,6 @@ def create_session(server: Server, key: str, **body: Any) -> dict[str, Any]:
     return r.json()  # type: ignore[no-any-return]
 
 
-async def next_message(ws: Any) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[no-any-return]
-
-
 async def converse(ws: Any, session_id: str, messages: list[str], end: str) -> list[dict]:
     """session.ready, the messages, a ping (docs: pong with the session id), then ``end`` and
     the docs' session.ended; returns the session.errors received on the way."""
@@ -131,20 +128,6 @@ async def converse(ws: Any, session_id: str, messages: list[str], end: str) -> l
     ended = await next_message(ws)
     assert ended == {"type": "session.ended", "session_id": session_id, "reason": "explicit_end"}
     return errors
-
-
-def ready_recordings(server: Server, key: str, session_id: str, count: int) -> dict[str, dict]:
-    deadline = time.monotonic() + 60
-    data: list[dict] = []
-    while time.monotonic() < deadline:
-        r = requests.get(
-            server.url(f"/v1/sessions/{session_id}/recordings"), headers=auth(key), timeout=30
-        )
-        data = r.json()["data"]
-        if len(data) == count and all(rec["status"] == "ready" for rec in data):
-            return {rec["channel"]: rec for rec in data}
-        time.sleep(0.1)
-    raise AssertionError(f"recordings of {session_id} not ready: {data}")
 
 
 def wait_for(check: Callable[[], Any], seconds: float = 30) -> Any:

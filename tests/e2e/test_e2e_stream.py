@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import random
 import time
@@ -14,46 +13,28 @@ import numpy as np
 import pytest
 import websockets
 
-from kallrec.audio.mulaw import mulaw_encode
-from tests.e2e.helpers import Server, auth, decode_mp3, dominant_frequency
+from tests.e2e.helpers import Server, auth, dominant_frequency
+from tests.e2e.streaming import (
+    FAST,
+    WINDOW,
+    audible,
+    new_session,
+    ready_recordings,
+    samples_of,
+    stream_url,
+    tone_chunk,
+)
 
 pytestmark = pytest.mark.e2e
 
-FAST = {"KALLREC_JOB_POLL_SECONDS": "0.05"}
 CHUNK_MS = 100
-TONES = {"agent": 440.0, "customer": 1200.0}
 
 
 def chunk_message(speaker: str, index: int, freq: float | None = None) -> str:
-    t = (np.arange(800) + index * 800) / 8000
-    wave = (np.sin(2 * np.pi * (freq or TONES[speaker]) * t) * 12000).astype(np.int16)
-    return json.dumps(
-        {
-            "type": "audio.input",
-            "sequence": index,
-            "timestamp_ms": index * CHUNK_MS,
-            "speaker": speaker,
-            "audio": {
-                "encoding": "mulaw",
-                "sample_rate_hz": 8000,
-                "payload": base64.b64encode(mulaw_encode(wave)).decode(),
-            },
-        }
+    """The index-th 100 ms chunk of a continuous tone."""
+    return tone_chunk(
+        speaker, index * CHUNK_MS, sequence=index, freq=freq, phase_samples=index * WINDOW
     )
-
-
-def new_session(server: Server, key: str, channels: str = "dual") -> dict[str, Any]:
-    response = httpx.post(
-        server.url("/v1/sessions"),
-        headers=auth(key),
-        json={"mode": "ai_agent", "recording": {"enabled": True, "channels": channels}},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def stream_url(session: dict[str, Any]) -> str:
-    return f"{session['stream']['url']}?token={session['stream']['token']}"
 
 
 async def expect(ws: Any, kind: str) -> dict[str, Any]:
@@ -64,30 +45,9 @@ async def expect(ws: Any, kind: str) -> dict[str, Any]:
         assert message["type"] != "session.error" or kind == "session.error", message
 
 
-def recordings_when_ready(server: Server, key: str, session_id: str, count: int) -> dict[str, dict]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        data = httpx.get(
-            server.url(f"/v1/sessions/{session_id}/recordings"), headers=auth(key)
-        ).json()["data"]
-        if len(data) == count and all(r["status"] == "ready" for r in data):
-            return {r["channel"]: r for r in data}
-        time.sleep(0.1)
-    raise AssertionError(f"recordings of {session_id} not ready: {data}")
-
-
-def audio_of(server: Server, key: str, rec: dict) -> np.ndarray:
-    response = httpx.get(server.audio_url(rec["id"]), headers=auth(key))
-    assert response.status_code == 200
-    decoded = decode_mp3(response.content)
-    assert decoded.sample_rate == 8000 and decoded.channels == 1
-    return decoded.samples
-
-
 def audible_seconds(samples: np.ndarray, threshold: float = 0.05) -> float:
     """Seconds of 100 ms windows with sound in them (silence and holes don't count)."""
-    windows = samples[: len(samples) // 800 * 800].reshape(-1, 800)
-    return float((np.sqrt((windows**2).mean(axis=1)) > threshold).sum()) * 0.1
+    return float(audible(samples, threshold).sum()) * 0.1
 
 
 @pytest.fixture(scope="module")
@@ -121,10 +81,10 @@ def test_a_two_party_call_becomes_mixed_agent_and_customer(live_server: Server, 
     got = httpx.get(live_server.url(f"/v1/sessions/{session['id']}"), headers=auth(key)).json()
     assert got["status"] == "ended" and got["started_at"] and got["ended_at"]
     assert got["stream"] is None
-    recs = recordings_when_ready(live_server, key, session["id"], 3)
-    agent = audio_of(live_server, key, recs["agent"])
-    customer = audio_of(live_server, key, recs["customer"])
-    mixed = audio_of(live_server, key, recs["mixed"])
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    agent = samples_of(live_server, key, recs["agent"])
+    customer = samples_of(live_server, key, recs["customer"])
+    mixed = samples_of(live_server, key, recs["mixed"])
     for rec in recs.values():
         assert rec["duration"] == pytest.approx(3.0, abs=0.01)
     assert dominant_frequency(agent[1000:20000], 8000) == pytest.approx(440, abs=5)
@@ -179,7 +139,7 @@ def test_garbage_frames_get_errors_and_the_call_goes_on(live_server: Server, key
         "invalid_json",
         "invalid_audio_format",
     ]
-    recs = recordings_when_ready(live_server, key, session["id"], 1)
+    recs = ready_recordings(live_server, key, session["id"], 1)
     assert recs["mixed"]["duration"] == pytest.approx(1.0, abs=0.01)
     assert httpx.get(live_server.url("/healthz")).status_code == 200
 
@@ -203,7 +163,7 @@ def test_a_message_over_256_kib_closes_the_stream_with_1009_and_keeps_the_audio(
     assert asyncio.run(call()) == ("message_too_large", 1009)
     ended = httpx.post(live_server.url(f"/v1/sessions/{session['id']}/end"), headers=auth(key))
     assert ended.status_code == 200, ended.text
-    recs = recordings_when_ready(live_server, key, session["id"], 1)
+    recs = ready_recordings(live_server, key, session["id"], 1)
     assert recs["mixed"]["duration"] == pytest.approx(1.0, abs=0.01)
 
 
@@ -221,9 +181,9 @@ def test_duplicates_and_reordered_chunks_land_in_place(live_server: Server, key:
             await expect(ws, "session.ended")
 
     asyncio.run(call())
-    recs = recordings_when_ready(live_server, key, session["id"], 3)
+    recs = ready_recordings(live_server, key, session["id"], 3)
     assert recs["agent"]["duration"] == pytest.approx(2.0, abs=0.01)
-    agent = audio_of(live_server, key, recs["agent"])
+    agent = samples_of(live_server, key, recs["agent"])
     assert audible_seconds(agent) == pytest.approx(2.0, abs=0.15)
     assert dominant_frequency(agent, 8000) == pytest.approx(440, abs=5)
 
@@ -249,8 +209,8 @@ def test_a_dropped_connection_loses_nothing_and_reconnect_continues(
             await expect(again, "session.ended")
 
     asyncio.run(call())
-    recs = recordings_when_ready(live_server, key, session["id"], 3)
-    agent = audio_of(live_server, key, recs["agent"])
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    agent = samples_of(live_server, key, recs["agent"])
     assert recs["agent"]["duration"] == pytest.approx(2.0, abs=0.01)
     assert audible_seconds(agent) == pytest.approx(2.0, abs=0.15)
 
@@ -268,7 +228,7 @@ def test_ending_over_http_tells_the_connected_stream(live_server: Server, key: s
             return await asyncio.wait_for(expect(ws, "session.ended"), 10)
 
     assert asyncio.run(call())["session_id"] == session["id"]
-    recordings_when_ready(live_server, key, session["id"], 3)
+    ready_recordings(live_server, key, session["id"], 3)
 
 
 @pytest.mark.parametrize("case", ["wrong_session", "ended", "garbage_token"])
@@ -342,9 +302,9 @@ def test_killed_server_mid_call_keeps_the_audio_and_the_session_can_end(start_se
     server.start()
     ended = httpx.post(server.url(f"/v1/sessions/{session['id']}/end"), headers=auth(key))
     assert ended.status_code == 200 and ended.json()["status"] == "ended"
-    recs = recordings_when_ready(server, key, session["id"], 3)
+    recs = ready_recordings(server, key, session["id"], 3)
     for speaker in ("agent", "customer"):
-        samples = audio_of(server, key, recs[speaker])
+        samples = samples_of(server, key, recs[speaker])
         assert audible_seconds(samples) >= 3.0  # at most the last second may be lost
 
 

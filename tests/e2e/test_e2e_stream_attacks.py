@@ -4,64 +4,31 @@
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import time
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 import websockets
 
-from kallrec.audio.mulaw import mulaw_encode
-from tests.e2e.helpers import Server, auth, decode_mp3
+from tests.e2e.helpers import Server, auth
+from tests.e2e.streaming import (
+    FAST,
+    audible,
+    new_session,
+    next_message,
+    ready_recordings,
+    samples_of,
+    stream_url,
+)
+from tests.e2e.streaming import tone_chunk as audio
 
 pytestmark = pytest.mark.e2e
 
-FAST = {"KALLREC_JOB_POLL_SECONDS": "0.05"}
 EPOCH_MS = 1_764_000_000_000
-TONES = {"agent": 440.0, "customer": 1200.0}
-
-
-def audio(speaker: str, timestamp_ms: int, sequence: int = 1, ms: int = 100) -> str:
-    t = np.arange(8 * ms) / 8000
-    wave = (np.sin(2 * np.pi * TONES[speaker] * t) * 12000).astype(np.int16)
-    return json.dumps(
-        {
-            "type": "audio.input",
-            "sequence": sequence,
-            "timestamp_ms": timestamp_ms,
-            "speaker": speaker,
-            "audio": {
-                "encoding": "mulaw",
-                "sample_rate_hz": 8000,
-                "payload": base64.b64encode(mulaw_encode(wave)).decode(),
-            },
-        }
-    )
-
-
-def new_session(server: Server, key: str, channels: str = "dual") -> dict[str, Any]:
-    response = httpx.post(
-        server.url("/v1/sessions"),
-        headers=auth(key),
-        json={"mode": "ai_agent", "recording": {"enabled": True, "channels": channels}},
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
 
 
 def connect_url(server: Server, session_id: str, token: str) -> str:
     return f"ws://127.0.0.1:{server.port}/v1/sessions/{session_id}/connect?token={token}"
-
-
-def stream_url(session: dict[str, Any]) -> str:
-    return f"{session['stream']['url']}?token={session['stream']['token']}"
-
-
-async def next_message(ws: Any) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[no-any-return]
 
 
 async def send_all(url: str, messages: list[str]) -> list[dict[str, Any]]:
@@ -79,32 +46,6 @@ async def send_all(url: str, messages: list[str]) -> list[dict[str, Any]]:
         await ws.send('{"type":"session.end"}')
         assert (await next_message(ws))["type"] == "session.ended"
     return errors
-
-
-def ready_recordings(server: Server, key: str, session_id: str, count: int) -> dict[str, dict]:
-    deadline = time.monotonic() + 60
-    data: list[dict] = []
-    while time.monotonic() < deadline:
-        data = httpx.get(
-            server.url(f"/v1/sessions/{session_id}/recordings"), headers=auth(key)
-        ).json()["data"]
-        if len(data) == count and all(r["status"] == "ready" for r in data):
-            return {r["channel"]: r for r in data}
-        time.sleep(0.1)
-    raise AssertionError(f"recordings of {session_id} not ready: {data}")
-
-
-def samples_of(server: Server, key: str, rec: dict) -> np.ndarray:
-    response = httpx.get(server.audio_url(rec["id"]), headers=auth(key))
-    assert response.status_code == 200
-    return decode_mp3(response.content).samples
-
-
-def audible(samples: np.ndarray) -> np.ndarray:
-    """One flag per 100 ms window: is there sound in it? (LAME's encoder delay, ~1,100 samples,
-    shifts everything by a bit more than one window.)"""
-    windows = samples[: len(samples) // 800 * 800].reshape(-1, 800)
-    return np.sqrt((windows**2).mean(axis=1)) > 0.05
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,7 @@ unmute make silence in the track, the transcription controls are accepted and ig
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import time
 from typing import Any
 
 import httpx
@@ -16,32 +14,24 @@ import numpy as np
 import pytest
 import websockets
 
-from kallrec.audio.mulaw import mulaw_encode
-from tests.e2e.helpers import Server, auth, decode_mp3
+from tests.e2e.helpers import Server, auth
+from tests.e2e.streaming import (
+    FAST,
+    audible,
+    new_session,
+    next_message,
+    ready_recordings,
+    samples_of,
+    tone_chunk,
+)
 
 pytestmark = pytest.mark.e2e
 
-FAST = {"KALLREC_JOB_POLL_SECONDS": "0.05"}
 EPOCH_MS = 1_764_000_000_000
-TONES = {"agent": 440.0, "customer": 1200.0}
 
 
 def audio(speaker: str, timestamp_ms: int, ms: int = 100) -> str:
-    t = np.arange(8 * ms) / 8000
-    wave = (np.sin(2 * np.pi * TONES[speaker] * t) * 12000).astype(np.int16)
-    return json.dumps(
-        {
-            "type": "audio.input",
-            "sequence": timestamp_ms // 100,
-            "timestamp_ms": timestamp_ms,
-            "speaker": speaker,
-            "audio": {
-                "encoding": "mulaw",
-                "sample_rate_hz": 8000,
-                "payload": base64.b64encode(mulaw_encode(wave)).decode(),
-            },
-        }
-    )
+    return tone_chunk(speaker, timestamp_ms, sequence=timestamp_ms // 100, ms=ms)
 
 
 def seconds_of(speaker: str, start_s: float, end_s: float) -> list[str]:
@@ -52,23 +42,6 @@ def seconds_of(speaker: str, start_s: float, end_s: float) -> list[str]:
 
 MUTE = json.dumps({"type": "control", "action": "mute"})
 UNMUTE = json.dumps({"type": "control", "action": "unmute"})
-
-
-def new_session(server: Server, key: str, channels: str = "dual") -> dict[str, Any]:
-    response = httpx.post(
-        server.url("/v1/sessions"),
-        headers=auth(key),
-        json={
-            "mode": "bidirectional_translation",
-            "recording": {"enabled": True, "channels": channels},
-        },
-    )
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-async def next_message(ws: Any) -> dict[str, Any]:
-    return json.loads(await asyncio.wait_for(ws.recv(), 10))  # type: ignore[no-any-return]
 
 
 async def errors_until_pong(ws: Any) -> list[dict[str, Any]]:
@@ -99,27 +72,9 @@ async def header_call(session: dict[str, Any], messages: list[str], end: str) ->
     return errors
 
 
-def ready_recordings(server: Server, key: str, session_id: str, count: int) -> dict[str, dict]:
-    deadline = time.monotonic() + 60
-    data: list[dict] = []
-    while time.monotonic() < deadline:
-        data = httpx.get(
-            server.url(f"/v1/sessions/{session_id}/recordings"), headers=auth(key)
-        ).json()["data"]
-        if len(data) == count and all(r["status"] == "ready" for r in data):
-            return {r["channel"]: r for r in data}
-        time.sleep(0.1)
-    raise AssertionError(f"recordings of {session_id} not ready: {data}")
-
-
-def audible(server: Server, key: str, rec: dict) -> np.ndarray:
-    """One flag per 100 ms window of the recording: is there sound in it? (LAME's encoder delay,
-    ~1,100 samples, shifts everything by a bit more than one window.)"""
-    response = httpx.get(server.audio_url(rec["id"]), headers=auth(key))
-    assert response.status_code == 200
-    samples = decode_mp3(response.content).samples
-    windows = samples[: len(samples) // 800 * 800].reshape(-1, 800)
-    return np.sqrt((windows**2).mean(axis=1)) > 0.05  # type: ignore[no-any-return]
+def heard(server: Server, key: str, rec: dict[str, Any]) -> np.ndarray:
+    """One flag per 100 ms window of the recording: is there sound in it?"""
+    return audible(samples_of(server, key, rec))
 
 
 def close_code_for(url: str, headers: dict[str, str]) -> tuple[dict[str, Any], int]:
@@ -201,7 +156,10 @@ def test_with_both_the_query_token_is_used_and_an_api_key_header_is_no_obstacle(
 
 
 def test_the_header_follows_the_same_rules_as_the_query(live_server: Server, key: str) -> None:
-    mine, other = new_session(live_server, key), new_session(live_server, key)
+    mine, other = (
+        new_session(live_server, key),
+        new_session(live_server, key),
+    )
     wrong_session = {"Authorization": f"Bearer {other['stream']['token']}"}
     assert close_code_for(mine["stream"]["url"], wrong_session)[1] == 4003
     ended = new_session(live_server, key)
@@ -238,9 +196,9 @@ def test_mute_makes_silence_in_the_tracks_and_unmute_resumes(live_server: Server
     recs = ready_recordings(live_server, key, session["id"], 3)
     for rec in recs.values():  # the muted second kept its place on the timeline
         assert rec["duration"] == pytest.approx(3.0, abs=0.01)
-    agent = audible(live_server, key, recs["agent"])
+    agent = heard(live_server, key, recs["agent"])
     assert agent[2:10].all() and not agent[12:20].any() and agent[22:30].all()
-    assert not audible(live_server, key, recs["customer"]).any()
+    assert not heard(live_server, key, recs["customer"]).any()
 
 
 def test_mute_can_name_one_speaker(live_server: Server, key: str) -> None:
@@ -252,8 +210,8 @@ def test_mute_can_name_one_speaker(live_server: Server, key: str) -> None:
     ]
     assert asyncio.run(header_call(session, messages, '{"type": "session.end"}')) == []
     recs = ready_recordings(live_server, key, session["id"], 3)
-    assert audible(live_server, key, recs["agent"])[2:10].all()
-    assert not audible(live_server, key, recs["customer"]).any()
+    assert heard(live_server, key, recs["agent"])[2:10].all()
+    assert not heard(live_server, key, recs["customer"]).any()
     assert recs["customer"]["duration"] == pytest.approx(1.0, abs=0.01)
 
 
@@ -267,7 +225,7 @@ def test_a_mute_longer_than_the_jump_limit_does_not_refuse_the_audio_after_it(
     assert asyncio.run(header_call(session, messages, '{"type": "end"}')) == []
     mixed = ready_recordings(live_server, key, session["id"], 1)["mixed"]
     assert mixed["duration"] == pytest.approx(67.0, abs=0.01)
-    flags = audible(live_server, key, mixed)
+    flags = heard(live_server, key, mixed)
     assert flags[2:10].any() and not flags[12:660].any() and flags[662:670].all()
 
 
@@ -280,7 +238,7 @@ def test_transcription_controls_are_accepted_and_change_nothing(
     messages = [*seconds_of("agent", 0, 0.5), control, *seconds_of("agent", 0.5, 1)]
     assert asyncio.run(header_call(session, messages, '{"type": "end"}')) == []
     mixed = ready_recordings(live_server, key, session["id"], 1)["mixed"]
-    assert audible(live_server, key, mixed)[2:10].all()
+    assert heard(live_server, key, mixed)[2:10].all()
 
 
 def test_an_unknown_control_action_is_an_error_and_the_stream_goes_on(
@@ -313,5 +271,5 @@ def test_a_reconnect_starts_unmuted(live_server: Server, key: str) -> None:
     asyncio.run(muted_then_dropped())
     assert asyncio.run(header_call(session, seconds_of("agent", 2, 3), '{"type": "end"}')) == []
     mixed = ready_recordings(live_server, key, session["id"], 1)["mixed"]
-    flags = audible(live_server, key, mixed)
+    flags = heard(live_server, key, mixed)
     assert len(flags) >= 29 and flags[2:10].all() and not flags[12:20].any() and flags[22:29].all()
