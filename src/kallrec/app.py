@@ -7,7 +7,7 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from starlette.exceptions import HTTPException
@@ -44,7 +44,12 @@ def route(path: str, **handlers: Handler) -> Route:
     if len(handlers) == 1:
         ((method, handler),) = handlers.items()
         return Route(path, handler, methods=[method])
-    apps = {m: request_response(h) if inspect.isfunction(h) else h for m, h in handlers.items()}
+    # A plain function is a request → response handler (the test Starlette's Route makes too);
+    # anything else is an ASGI app already.
+    apps = {
+        m: request_response(h) if inspect.isfunction(h) else cast(ASGIApp, h)
+        for m, h in handlers.items()
+    }
     return Route(path, _ByMethod(apps), methods=list(handlers))
 
 
@@ -114,6 +119,7 @@ def hot_route(scope: Scope) -> tuple[Route, ASGIApp] | None:
     if not path.startswith(_RECORDINGS) or method not in ("GET", "HEAD") or scope.get("root_path"):
         return None
     rest = path[len(_RECORDINGS) :]
+    app: ASGIApp
     if rest.endswith("/audio"):
         recording_id, route, app = rest[:-6], AUDIO_ROUTE, audio.recording_audio
     else:

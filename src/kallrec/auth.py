@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import anyio
 
@@ -29,8 +29,8 @@ ALL_SCOPES = (
 _CACHE_LIMIT = 10_000
 
 
-def extract_key(headers: dict[str, str] | object) -> str | None:
-    get = headers.get  # type: ignore[attr-defined]
+def extract_key(headers: Mapping[str, str]) -> str | None:
+    get = headers.get
     authorization = get("authorization")
     if authorization:
         scheme, _, value = authorization.partition(" ")

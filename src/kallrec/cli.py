@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -30,6 +30,9 @@ from kallrec.client.cli import download
 from kallrec.config import Settings
 from kallrec.datadir import PRIVATE_UMASK, ensure_private_dir
 from kallrec.webhooks_cli import webhooks_app
+
+if TYPE_CHECKING:  # the database stack is loaded by the commands that use it
+    from kallrec.runtime import Runtime
 
 app = typer.Typer(
     help="kallrec: self-hosted call recordings behind a Kallglot-compatible API.",
@@ -278,7 +281,15 @@ def import_(
     raise typer.Exit(code)
 
 
-async def _import(rt, file, org, livemode, session_id, channel, no_wait) -> int:  # type: ignore[no-untyped-def]
+async def _import(
+    rt: Runtime,
+    file: Path,
+    org: str,
+    livemode: bool,
+    session_id: str | None,
+    channel: str,
+    no_wait: bool,
+) -> int:
     from kallrec.admin import AdminError, require_org
     from kallrec.errors import ApiError
     from kallrec.importing import ImportRequest, import_audio

@@ -35,7 +35,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def settings_or_exit(data_dir: Path | None, **overrides: object) -> Settings:
     try:
-        return Settings.from_env(data_dir=data_dir, **overrides)
+        return Settings.from_env(None, data_dir=data_dir, **overrides)
     except SettingsError as exc:
         raise fail(str(exc), 2) from None
 

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
+from typing import Any
 
 from kallrec.database_url import normalize_url
 
@@ -133,7 +134,8 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         env = os.environ if env is None else env
-        values: dict[str, object] = {}
+        # Each value already has its field's type (_coerce), or is an override the caller typed.
+        values: dict[str, Any] = {}
         for f in fields(cls):
             if f.name == "extra":
                 continue
@@ -143,7 +145,7 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         if "data_dir" in values:
             values["data_dir"] = Path(str(values["data_dir"]))
-        settings = cls(**values)  # type: ignore[arg-type]
+        settings = cls(**values)
         settings.validate()
         return settings
 

@@ -31,7 +31,7 @@ import math
 import os
 import tempfile
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +165,7 @@ async def source(rt: Runtime, key: str, size: int) -> Path | ThreadFile:
     return Path(local)
 
 
-def chunks(unkept: Unkept, src: Path | ThreadFile) -> Iterator[bytes]:
+def chunks(unkept: Unkept, src: Path | ThreadFile) -> Generator[bytes, None, None]:
     """The conversion's bytes (a generator to advance with ``next_chunk``, closed when done)."""
     from kallrec.audio.convert import converted_chunks  # the audio stack: loaded on first use
 

@@ -37,7 +37,7 @@ class ImportRequest:
     hint: str | None
     channel: str = "mixed"
     session_id: str | None = None
-    metadata: dict[str, str] | None = None
+    metadata: dict[str, str | int | float | bool] | None = None
 
 
 def _tracks(decoded: DecodedAudio, channel: str) -> list[tuple[str, np.ndarray]]:
@@ -112,8 +112,9 @@ async def import_audio(
     try:
         for channel, samples in tracks:
             rec_id = ids.new_id("rec")
-            item = NewRecording(rec_id, channel, import_staging_key(rec_id))
-            await stage_samples(rt, item.staging_key, samples)
+            key = import_staging_key(rec_id)
+            item = NewRecording(rec_id, channel, key)
+            await stage_samples(rt, key, samples)
             staged.append(item)
         created = await anyio.to_thread.run_sync(
             lambda: rt.repo.create_imported_recordings(
@@ -123,7 +124,8 @@ async def import_audio(
     except BaseException:
         with anyio.CancelScope(shield=True):
             for item in staged:
-                await rt.storage.delete(item.staging_key)
+                if item.staging_key is not None:  # always set on an import (its staged PCM)
+                    await rt.storage.delete(item.staging_key)
         raise
     rt.jobs_wakeup()
     recordings = []

@@ -16,6 +16,7 @@ else (``english``, ``de_DE``, ``x``, ``""``, extensions and private-use tags) is
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 MAX_CHARS = 16
 
@@ -37,7 +38,7 @@ _TAG = re.compile(
 )
 
 
-def is_language_code(value: object) -> bool:
+def is_language_code(value: object) -> TypeGuard[str]:
     if not isinstance(value, str) or len(value) > MAX_CHARS:
         return False
     match = _TAG.fullmatch(value)

@@ -106,9 +106,9 @@ class Metrics:
             # Histogram has no bulk observe: add to its sum and buckets as observe() does.
             child = self.latency.labels(route)
             child._sum.inc(total)
-            for bucket, count in zip(child._buckets, buckets, strict=True):
-                if count:
-                    bucket.inc(count)
+            for bucket, hits in zip(child._buckets, buckets, strict=True):
+                if hits:
+                    bucket.inc(hits)
         if sent:
             self.bytes_served.inc(sent)
 
@@ -117,6 +117,7 @@ class Metrics:
         if self._own is not None:
             return generate_latest(self._own)
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        # prometheus_client leaves this constructor unannotated (the class itself is typed).
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(self._state)
         return generate_latest(registry)

@@ -132,14 +132,14 @@ class SharedRateLimiter:
             totals = None
         with self._lock:
             for key, (key_window, sent) in batch.items():
-                count = self._counts.get(key)
-                if count is None or count.window != key_window:
+                current = self._counts.get(key)
+                if current is None or current.window != key_window:
                     continue  # its window ended meanwhile
-                count.sending -= sent
+                current.sending -= sent
                 if totals is None:
-                    count.pending += sent
+                    current.pending += sent
                 else:
-                    count.shared = max(count.shared, totals[key])
+                    current.shared = max(current.shared, totals[key])
 
     def _add(self, batch: dict[str, tuple[int, int]], window: int) -> dict[str, int]:
         t = rate_limit_counters
@@ -152,12 +152,12 @@ class SharedRateLimiter:
             if conn.dialect.name == "postgresql":
                 # Counters are disposable: don't wait for the commit record to reach disk.
                 conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-            stmt = _insert(conn).values(rows)
-            stmt = stmt.on_conflict_do_update(
+            insert = _insert(conn).values(rows)
+            upsert = insert.on_conflict_do_update(
                 index_elements=[t.c.window_start, t.c.key_id],
-                set_={"count": t.c.count + stmt.excluded["count"]},
+                set_={"count": t.c.count + insert.excluded["count"]},
             ).returning(t.c.key_id, t.c.count)
-            totals = {key: total for key, total in conn.execute(stmt)}
+            totals = {key: total for key, total in conn.execute(upsert)}
             if window > self._pruned_window:  # once per window per process
                 self._pruned_window = window
                 conn.execute(delete(t).where(t.c.window_start < window - WINDOW_SECONDS))

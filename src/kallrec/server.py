@@ -74,6 +74,8 @@ def main() -> None:
             # A smaller per-connection buffer bounds memory under many slow readers.
             max_buffer_size=settings.http1_buffer_size,
         ),
+        # Granian annotates its LogLevels (a str Enum); the setting's string is passed as it
+        # always was, and Granian looks it up by value.
         log_level=settings.log_level,  # type: ignore[arg-type]
         log_dictconfig=logging_config(settings.log_level),
         respawn_failed_workers=True,

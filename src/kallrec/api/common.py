@@ -20,7 +20,8 @@ from kallrec.runtime import Runtime
 
 
 def runtime(request: Request) -> Runtime:
-    return request.app.runtime  # type: ignore[no-any-return]
+    rt: Runtime = request.app.runtime  # Starlette types request.app as Any; App sets it
+    return rt
 
 
 def request_headers(scope: Scope) -> dict[str, str]:

@@ -190,7 +190,9 @@ async def _receive_upload(request: Request, tmp_dir: Path, limit: int) -> _Uploa
         await form.close()
 
 
-def _import_fields(fields: dict[str, str]) -> tuple[str, str | None, dict[str, str] | None]:
+def _import_fields(
+    fields: dict[str, str],
+) -> tuple[str, str | None, dict[str, str | int | float | bool] | None]:
     metadata: dict[str, str] = {}
     for name, value in fields.items():
         if name.startswith("metadata[") and name.endswith("]"):

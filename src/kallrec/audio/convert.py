@@ -10,7 +10,7 @@ cache has no room (nothing on disk then). Both give the same bytes; a WAV is exa
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import Protocol
 
@@ -172,7 +172,7 @@ def _check(src: Path | Source) -> None:
         raise src.error
 
 
-def converted_chunks(src: Path | Source, fmt: str, rate: int) -> Iterator[bytes]:
+def converted_chunks(src: Path | Source, fmt: str, rate: int) -> Generator[bytes, None, None]:
     """The bytes of the mono MP3 ``src`` as ``fmt`` at ``rate`` Hz, in order, a block at a time
     (empty pieces skipped). Close the generator to stop early. A ``Source`` whose reads failed
     raises their error, never a shortened conversion."""
@@ -183,7 +183,7 @@ def converted_chunks(src: Path | Source, fmt: str, rate: int) -> Iterator[bytes]
         raise
 
 
-def _converted_chunks(src: Path | Source, fmt: str, rate: int) -> Iterator[bytes]:
+def _converted_chunks(src: Path | Source, fmt: str, rate: int) -> Generator[bytes, None, None]:
     head, size = _head_and_size(src)
     _check(src)
     with sf.SoundFile(src) as mp3:

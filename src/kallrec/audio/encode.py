@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import lameenc
 import numpy as np
@@ -38,6 +38,13 @@ from kallrec.audio.decode import TARGET_RATE
 # The bitrates that make sense for 8 kHz speech (LAME caps higher ones at 64 kbps for this rate,
 # so they are refused rather than misreported) live with the setting that picks one.
 from kallrec.config import ALLOWED_BITRATES
+
+
+class Writable(Protocol):
+    """Where MP3 bytes go: a binary file, or a wrapper that also hashes what it writes."""
+
+    def write(self, data: bytes | bytearray, /) -> int: ...
+
 
 __all__ = [
     "ALLOWED_BITRATES",
@@ -71,7 +78,7 @@ def encode_mp3(
 
 def encode_mp3_to_file(
     samples: npt.NDArray[np.int16],
-    dest: BinaryIO,
+    dest: Writable,
     *,
     bitrate_kbps: int = DEFAULT_BITRATE,
     quality: int = DEFAULT_QUALITY,
@@ -87,7 +94,7 @@ def encode_mp3_to_file(
 
 def encode_mp3_blocks(
     blocks: Iterable[npt.NDArray[np.int16]],
-    dest: BinaryIO,
+    dest: Writable,
     *,
     bitrate_kbps: int = DEFAULT_BITRATE,
     quality: int = DEFAULT_QUALITY,
@@ -111,7 +118,7 @@ def encode_mp3_blocks(
 
 def encode_pcm_file(
     source: Path,
-    dest: BinaryIO,
+    dest: Writable,
     *,
     bitrate_kbps: int = DEFAULT_BITRATE,
     quality: int = DEFAULT_QUALITY,
@@ -150,7 +157,7 @@ def _encoder(bitrate_kbps: int, quality: int) -> lameenc.Encoder:
     return encoder
 
 
-def _write(dest: BinaryIO, data: bytes | bytearray) -> int:
+def _write(dest: Writable, data: bytes | bytearray) -> int:
     if data:
         dest.write(data)
     return len(data)

@@ -42,7 +42,8 @@ def _mulaw_encode_formula(pcm: npt.NDArray[np.int32]) -> npt.NDArray[np.uint8]:
     mag = np.minimum(mag, 0x1FFF)
     seg = np.searchsorted(np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF]), mag)
     uval = (seg << 4) | ((mag >> (seg + 1)) & 0x0F)
-    return (uval ^ mask).astype(np.uint8)
+    codes: npt.NDArray[np.uint8] = (uval ^ mask).astype(np.uint8)  # NumPy's stubs say Any here
+    return codes
 
 
 MULAW_TABLE: npt.NDArray[np.int16] = _build_mulaw_decode_table()

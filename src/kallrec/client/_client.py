@@ -12,6 +12,7 @@ things carry an automatic ``Idempotency-Key``, so a retry never creates twice) a
 
 from __future__ import annotations
 
+import builtins
 import os
 import time
 import uuid
@@ -621,7 +622,7 @@ class Recordings:
         skip_existing: bool = True,
         on_progress: ProgressCallback | None = None,
         on_result: ResultCallback | None = None,
-    ) -> list[DownloadResult]:
+    ) -> builtins.list[DownloadResult]:  # `list` here is the method
         """Download several recordings into one directory, ``concurrency`` at a time.
 
         Never raises for one file: each result says ``downloaded``/``resumed``/``skipped`` or
@@ -1004,7 +1005,7 @@ class AsyncRecordings:
         skip_existing: bool = True,
         on_progress: ProgressCallback | None = None,
         on_result: ResultCallback | None = None,
-    ) -> list[DownloadResult]:
+    ) -> builtins.list[DownloadResult]:  # `list` here is the method
         resolved: list[Recording] = []
         failed: dict[str, DownloadResult] = {}
         for item in recordings:

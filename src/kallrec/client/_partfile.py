@@ -30,6 +30,8 @@ from kallrec.client._errors import DownloadError, IntegrityError
 try:
     import fcntl
 except ImportError:  # pragma: no cover - Windows
+    # Windows: no advisory locks (PartFile checks for None). mypy checks the POSIX branch,
+    # where the name is a module.
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["PartFile", "Validator", "file_is_complete", "sha256_from_etag"]

@@ -60,7 +60,7 @@ class RetryPolicy:
             if retry_after > self.max_retry_after:
                 return None
             return retry_after + min(1.0, 0.1 * retry_after) * self.random()
-        ceiling = min(self.max_backoff, self.base_backoff * 2 ** (attempt - 1))
+        ceiling = min(self.max_backoff, self.base_backoff * 2.0 ** (attempt - 1))
         return ceiling * self.random()
 
     def next_delay(self, attempt: int, error: KallrecError) -> float | None:

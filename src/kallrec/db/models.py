@@ -15,6 +15,8 @@ from kallrec.principal import Principal
 class _FromRow:
     @classmethod
     def from_row(cls, row: RowMapping) -> Self:
+        # Every subclass is a dataclass whose fields are its row's columns; _FromRow itself is
+        # not one, so to mypy neither fields(cls) nor the keyword arguments fit it.
         return cls(**{f.name: row[f.name] for f in fields(cls)})  # type: ignore[arg-type]
 
 

@@ -175,7 +175,7 @@ class WebhookRepository:
         d = t.webhook_deliveries
         now = timeutil.now()
         with self.db.read() as conn:
-            return conn.execute(  # type: ignore[no-any-return]
+            return conn.execute(
                 select(func.min(d.c.next_attempt_at)).where(
                     d.c.status == PENDING,
                     or_(d.c.lease_until.is_(None), d.c.lease_until <= now),

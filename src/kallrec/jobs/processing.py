@@ -10,6 +10,7 @@ import hashlib
 import logging
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio
 
@@ -34,16 +35,16 @@ def _encode(pcm_path: Path, mp3_path: Path, bitrate: int) -> tuple[int, str, flo
     digest = hashlib.sha256()
 
     class _Hashing:
-        def __init__(self, fh) -> None:  # type: ignore[no-untyped-def]
+        def __init__(self, fh: BinaryIO) -> None:
             self.fh = fh
 
-        def write(self, data: bytes) -> int:
+        def write(self, data: bytes | bytearray, /) -> int:
             digest.update(data)
-            return self.fh.write(data)  # type: ignore[no-any-return]
+            return self.fh.write(data)
 
     # Read and encoded block by block: a call of any length costs the memory of one block.
     with open(mp3_path, "wb") as fh:
-        size, samples = encode_pcm_file(pcm_path, _Hashing(fh), bitrate_kbps=bitrate)  # type: ignore[arg-type]
+        size, samples = encode_pcm_file(pcm_path, _Hashing(fh), bitrate_kbps=bitrate)
     return size, digest.hexdigest(), samples / TARGET_RATE
 
 

@@ -171,7 +171,7 @@ def _read_block(fd: int, offset: int, count: int) -> np.ndarray:
     import numpy as np
 
     block = np.zeros(count, dtype="<i2")
-    view = memoryview(block).cast("B")
+    view = block.data.cast("B")
     done = 0
     while done < len(view):
         got = os.preadv(fd, [view[done:]], offset + done)

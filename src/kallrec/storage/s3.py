@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -34,7 +34,10 @@ from obstore.store import S3Store
 from kallrec.storage import sigv4
 from kallrec.storage.base import ObjectInfo, ObjectMissing, StorageError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # obstore's TypedDicts exist for type checkers only
+    from obstore import GetOptions
+    from obstore.store import RetryConfig, S3Config
+
     from kallrec.config import Settings
 
 # Same as the local backend: large enough that a range costs few requests, small enough that
@@ -50,7 +53,7 @@ T = TypeVar("T")
 
 # A request path cannot wait out obstore's defaults (10 retries over up to 3 minutes): retry a
 # couple of times quickly, then let the client retry after the 503.
-_RETRY = {
+_RETRY: RetryConfig = {
     "max_retries": 2,
     "retry_timeout": timedelta(seconds=5),
     "backoff": {
@@ -130,7 +133,7 @@ class S3Storage:
         self.prefix = prefix.strip("/")
         self.options = options or S3Options()
         self.virtual_hosted = self.options.addressing_style == "virtual"
-        config: dict[str, Any] = {
+        config: S3Config = {
             "region": self.options.resolved_region,
             "virtual_hosted_style_request": self.virtual_hosted,
         }
@@ -146,14 +149,14 @@ class S3Storage:
         self.store = S3Store(
             bucket,
             prefix=self.prefix or None,
-            config=config,  # type: ignore[arg-type]
+            config=config,
             client_options={
                 # Local MinIO/moto endpoints speak plain HTTP; AWS and R2 endpoints are https.
                 "allow_http": endpoint.startswith("http://"),
                 "connect_timeout": self.options.connect_timeout,
                 "timeout": self.options.request_timeout,
             },
-            retry_config=_RETRY,  # type: ignore[typeddict-item]
+            retry_config=_RETRY,
         )
 
     @classmethod
@@ -287,12 +290,12 @@ class S3Storage:
         offset = start
         while offset < end:
             stop = min(offset + size, end)
-            options: dict[str, Any] = {"range": (offset, stop)}
+            options: GetOptions = {"range": (offset, stop)}
             if etag:
                 options["if_match"] = etag
             try:
                 result = await self._answer(
-                    obstore.get_async(self.store, key, options=options),  # type: ignore[arg-type]
+                    obstore.get_async(self.store, key, options=options),
                     f"read {key}",
                 )
                 chunk = bytes(await result.bytes_async())

@@ -180,6 +180,7 @@ class DeliveryWorker:
                                 self.timeout, self.allowed, self._resolver(), self.concurrency
                             )
                         for claim in claimed:
+                            assert client is not None  # made above for the first claim
                             self._in_flight += 1
                             tg.start_soon(self._attempt_and_release, client, claim)
                         if claimed:
