@@ -1,5 +1,5 @@
 """Database URLs as kallrec accepts them: pure, so that Settings can validate one without
-loading the engine (and the engine can read Settings without a cycle)."""
+loading the engine, and config and db.engine need not import each other."""
 
 from __future__ import annotations
 
