@@ -13,9 +13,10 @@ from sqlalchemy import select
 from kallrec import ratelimit_shared
 from kallrec.config import Settings
 from kallrec.db.engine import Database
+from kallrec.db.schema import rate_limit_counters
 from kallrec.errors import RateLimited
 from kallrec.ratelimit import WINDOW_SECONDS, RateLimiter
-from kallrec.ratelimit_shared import SharedRateLimiter, make_limiter, rate_limit_counters
+from kallrec.ratelimit_shared import SharedRateLimiter, make_limiter
 
 NEVER = 3600.0  # sync only when the test says so
 

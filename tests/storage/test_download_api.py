@@ -16,7 +16,7 @@ import soundfile as sf
 
 from kallrec import download_links, timeutil
 from kallrec.audio import convert
-from kallrec.converted import converted_keys
+from kallrec.object_keys import converted_keys
 from kallrec.recordings import purge_expired
 from kallrec.runtime import Runtime
 from kallrec.storage.migrate import list_objects
