@@ -44,8 +44,8 @@ def route(path: str, **handlers: Handler) -> Route:
     if len(handlers) == 1:
         ((method, handler),) = handlers.items()
         return Route(path, handler, methods=[method])
-    # A plain function is a request → response handler (the test Starlette's Route makes too);
-    # anything else is an ASGI app already.
+    # A plain function is a request → response handler (Starlette's Route decides the same
+    # way); anything else is an ASGI app already.
     apps = {
         m: request_response(h) if inspect.isfunction(h) else cast(ASGIApp, h)
         for m, h in handlers.items()
