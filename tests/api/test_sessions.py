@@ -72,6 +72,15 @@ async def test_create_returns_201_with_a_stream_token(client, caller) -> None:
     assert session["started_at"] is None and session["duration"] is None
 
 
+async def test_a_host_header_that_is_no_host_never_reaches_the_stream_url(client, caller) -> None:
+    headers = {**caller.headers, "Host": "evil.example/x?y"}
+    response = await client.post("/v1/sessions", headers=headers, json=BODY)
+    assert response.status_code == 201
+    url = response.json()["stream"]["url"]
+    # Falls back to the address kallrec listens on (KALLREC_HOST/PORT), never the header.
+    assert url.startswith("ws://127.0.0.1:") and "evil" not in url, url
+
+
 async def test_retrieve_and_end_is_idempotent(client, caller) -> None:
     created = (await client.post("/v1/sessions", headers=caller.headers, json=BODY)).json()
     got = await client.get(f"/v1/sessions/{created['id']}", headers=caller.headers)

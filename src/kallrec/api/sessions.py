@@ -24,6 +24,7 @@ from kallrec.api.common import (
 )
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import session_object
+from kallrec.api.public_url import public_base
 from kallrec.db.models import Session
 from kallrec.db.repository import SessionFilter, UnknownCursor, metadata_json
 from kallrec.download_links import signing_secret
@@ -58,8 +59,10 @@ END_FIELDS = {"reason"}
 
 
 def stream_base(request: Request) -> str:
-    public = runtime(request).settings.public_url
-    base = public.rstrip("/") if public else f"{request.url.scheme}://{request.url.netloc}"
+    """``ws(s)://host[:port]`` of the stream URLs: the public address, else the one the client
+    called, else (a Host header that is no host) the address kallrec listens on."""
+    settings = runtime(request).settings
+    base = public_base(request, settings.public_url) or settings.base_url
     return "ws" + base.removeprefix("http")
 
 
