@@ -30,6 +30,7 @@ def test_environment_and_overrides() -> None:
         {"KALLREC_PORT": "http"},
         {"KALLREC_WORKERS": "0"},
         {"KALLREC_OFFLOAD": "apache"},
+        {"KALLREC_LOG_LEVEL": "loud"},
     ],
 )
 def test_bad_settings_are_refused_at_startup(env: dict[str, str]) -> None:

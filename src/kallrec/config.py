@@ -22,6 +22,9 @@ ENV_PREFIX = "KALLREC_"
 # the audio package, so reading settings never loads NumPy and LAME (the server's main process
 # only reads settings).
 ALLOWED_BITRATES = (16, 24, 32, 48, 64)
+# Granian's log levels (granian.log.LogLevels), checked here so a typo fails at startup with a
+# clear message instead of inside the server.
+LOG_LEVELS = ("critical", "error", "warning", "warn", "info", "debug")
 
 
 class SettingsError(ValueError):
@@ -164,6 +167,10 @@ class Settings:
             raise SettingsError("KALLREC_MAX_UPLOAD_BYTES must be positive.")
         if self.default_retention_days < 1:
             raise SettingsError("KALLREC_DEFAULT_RETENTION_DAYS must be at least 1.")
+        if self.log_level.lower() not in LOG_LEVELS:
+            raise SettingsError(
+                f"KALLREC_LOG_LEVEL={self.log_level!r}: expected one of {', '.join(LOG_LEVELS)}."
+            )
         if self.offload not in ("", "nginx"):
             raise SettingsError(f"KALLREC_OFFLOAD={self.offload!r}: the only offload is 'nginx'.")
         try:

@@ -76,7 +76,7 @@ def main() -> None:
         ),
         # Granian annotates its LogLevels (a str Enum); the setting's string is passed as it
         # always was, and Granian looks it up by value.
-        log_level=settings.log_level,  # type: ignore[arg-type]
+        log_level=settings.log_level.lower(),  # type: ignore[arg-type]
         log_dictconfig=logging_config(settings.log_level),
         respawn_failed_workers=True,
     ).serve()
