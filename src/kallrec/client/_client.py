@@ -143,6 +143,7 @@ def _session_body(
 def _session_filters(
     status: str | None, created_gte: TimeInput | None, created_lt: TimeInput | None
 ) -> dict[str, Any]:
+    """The filters every list of sessions or recordings takes."""
     return _clean(
         {
             "status": status,
@@ -159,15 +160,10 @@ def _recording_filters(
     created_gte: TimeInput | None,
     created_lt: TimeInput | None,
 ) -> dict[str, Any]:
-    return _clean(
-        {
-            "session_id": session_id,
-            "channel": channel,
-            "status": status,
-            "created[gte]": _time_param(created_gte),
-            "created[lt]": _time_param(created_lt),
-        }
-    )
+    return {
+        **_clean({"session_id": session_id, "channel": channel}),
+        **_session_filters(status, created_gte, created_lt),
+    }
 
 
 def _import_fields(
