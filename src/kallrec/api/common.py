@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
+import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from kallrec import timeutil, validation
 from kallrec.auth import extract_key
-from kallrec.db.repository import Page
+from kallrec.db.repository import Page, UnknownCursor
 from kallrec.errors import InvalidRequest, PayloadTooLarge
 from kallrec.principal import Principal
 from kallrec.runtime import Runtime
@@ -113,6 +114,26 @@ async def json_body(request: Request) -> dict[str, Any]:
         raise InvalidRequest("The request body must be a JSON object.")
     validation.encodable(parsed)
     return parsed
+
+
+T = TypeVar("T")
+
+
+async def fetch_page(listing: Callable[[], tuple[list[T], bool]]) -> tuple[list[T], bool]:
+    """A repository listing run off the event loop: its rows and has_more. A cursor naming no
+    object of the list is the client's mistake (400, the cursor's parameter)."""
+    try:
+        return await anyio.to_thread.run_sync(listing)
+    except UnknownCursor as exc:
+        raise InvalidRequest(
+            f"No such object for {exc.param}: '{exc.value}'", param=exc.param
+        ) from None
+
+
+def optional_choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    """Query parameter ``name``, one of ``allowed`` when present."""
+    value = request.query_params.get(name)
+    return None if value is None else one_of(value, allowed, name)
 
 
 def page_params(request: Request) -> Page:

@@ -20,10 +20,11 @@ from kallrec.api.common import (
     authorize,
     authorize_caller,
     created_bound,
+    fetch_page,
     json_bytes,
     json_response,
     list_object,
-    one_of,
+    optional_choice,
     page_params,
     request_headers,
     runtime,
@@ -32,7 +33,7 @@ from kallrec.api.common import (
 from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import recording_object
 from kallrec.db.models import Recording
-from kallrec.db.repository import RecordingFilter, UnknownCursor
+from kallrec.db.repository import RecordingFilter
 from kallrec.errors import (
     InvalidRequest,
     PayloadTooLarge,
@@ -78,29 +79,19 @@ def recording_json(rec: Recording) -> bytes:
 
 async def _list(request: Request, principal: Principal, flt: RecordingFilter, url: str) -> Response:
     page = page_params(request)
-    rt = runtime(request)
-    try:
-        rows, has_more = await anyio.to_thread.run_sync(
-            rt.repo.list_recordings, principal.org_id, principal.livemode, flt, page
-        )
-    except UnknownCursor as exc:
-        raise InvalidRequest(
-            f"No such object for {exc.param}: '{exc.value}'", param=exc.param
-        ) from None
+    repo = runtime(request).repo
+    rows, has_more = await fetch_page(
+        lambda: repo.list_recordings(principal.org_id, principal.livemode, flt, page)
+    )
     return json_response(list_object([recording_object(r) for r in rows], has_more, url))
-
-
-def _optional_choice(request: Request, name: str, allowed: tuple[str, ...]) -> str | None:
-    value = request.query_params.get(name)
-    return None if value is None else one_of(value, allowed, name)
 
 
 async def list_recordings(request: Request) -> Response:
     principal = await authorize(request, "recordings:read")
     flt = RecordingFilter(
         session_id=request.query_params.get("session_id") or None,
-        channel=_optional_choice(request, "channel", CHANNELS),
-        status=_optional_choice(request, "status", STATUSES),
+        channel=optional_choice(request, "channel", CHANNELS),
+        status=optional_choice(request, "status", STATUSES),
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
     )
@@ -117,7 +108,7 @@ async def list_session_recordings(request: Request) -> Response:
     if session is None:
         raise missing("session", session_id, "session_id")
     flt = RecordingFilter(
-        session_id=session_id, channel=_optional_choice(request, "channel", CHANNELS)
+        session_id=session_id, channel=optional_choice(request, "channel", CHANNELS)
     )
     return await _list(request, principal, flt, f"/v1/sessions/{session_id}/recordings")
 

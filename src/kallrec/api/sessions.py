@@ -14,10 +14,11 @@ from kallrec import ids, routing, timeutil, validation
 from kallrec.api.common import (
     authorize,
     created_bound,
+    fetch_page,
     json_body,
     json_response,
     list_object,
-    one_of,
+    optional_choice,
     page_params,
     read_body,
     runtime,
@@ -26,9 +27,9 @@ from kallrec.api.idempotency import idempotent
 from kallrec.api.objects import session_object
 from kallrec.api.public_url import public_base
 from kallrec.db.models import Session
-from kallrec.db.repository import SessionFilter, UnknownCursor, metadata_json
+from kallrec.db.repository import SessionFilter, metadata_json
 from kallrec.download_links import signing_secret
-from kallrec.errors import InvalidRequest, ValidationError, missing
+from kallrec.errors import ValidationError, missing
 from kallrec.events import session_event
 from kallrec.live import stream_tokens
 from kallrec.principal import Principal
@@ -204,21 +205,15 @@ async def list_sessions(request: Request) -> Response:
     Stream tokens are shown as stored (they may have expired): GET the session for a fresh one."""
     principal = await authorize(request, "sessions:read")
     page = page_params(request)
-    status = request.query_params.get("status")
     flt = SessionFilter(
-        status=None if status is None else one_of(status, STATUSES, "status"),
+        status=optional_choice(request, "status", STATUSES),
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
     )
-    rt = runtime(request)
-    try:
-        rows, has_more = await anyio.to_thread.run_sync(
-            rt.repo.list_sessions, principal.org_id, principal.livemode, flt, page
-        )
-    except UnknownCursor as exc:
-        raise InvalidRequest(
-            f"No such object for {exc.param}: '{exc.value}'", param=exc.param
-        ) from None
+    repo = runtime(request).repo
+    rows, has_more = await fetch_page(
+        lambda: repo.list_sessions(principal.org_id, principal.livemode, flt, page)
+    )
     data = await _visible(request, principal, rows)
     return json_response(list_object(data, has_more, "/v1/sessions"))
 

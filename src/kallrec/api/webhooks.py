@@ -14,16 +14,16 @@ from starlette.responses import Response
 from kallrec import validation
 from kallrec.api.common import (
     authorize,
+    fetch_page,
     json_body,
     json_response,
     list_object,
-    one_of,
+    optional_choice,
     page_params,
     read_body,
     runtime,
 )
 from kallrec.api.idempotency import idempotent
-from kallrec.db.repository import UnknownCursor
 from kallrec.db.webhook_repository import DELIVERY_STATUSES, WebhookEndpoint
 from kallrec.errors import InvalidRequest, ValidationError, missing
 from kallrec.principal import Principal
@@ -79,14 +79,10 @@ async def create_webhook_endpoint(request: Request) -> Response:
 async def list_webhook_endpoints(request: Request) -> Response:
     principal = await authorize(request, SCOPE)
     page = page_params(request)
-    try:
-        rows, has_more = await anyio.to_thread.run_sync(
-            runtime(request).webhooks.list_endpoints, principal.org_id, principal.livemode, page
-        )
-    except UnknownCursor as exc:
-        raise InvalidRequest(
-            f"No such object for {exc.param}: '{exc.value}'", param=exc.param
-        ) from None
+    webhooks = runtime(request).webhooks
+    rows, has_more = await fetch_page(
+        lambda: webhooks.list_endpoints(principal.org_id, principal.livemode, page)
+    )
     return json_response(
         list_object([endpoint_object(e) for e in rows], has_more, "/v1/webhook_endpoints")
     )
@@ -127,18 +123,10 @@ async def list_webhook_deliveries(request: Request) -> Response:
     principal = await authorize(request, SCOPE)
     endpoint = await _endpoint(request, principal)
     page = page_params(request)
-    status = request.query_params.get("status")
-    if status is not None:
-        status = one_of(status, DELIVERY_STATUSES, "status")
-    try:
-        rows, has_more = await anyio.to_thread.run_sync(
-            lambda: runtime(request).webhooks.list_deliveries(
-                endpoint_ids=[endpoint.id], status=status, page=page
-            )
-        )
-    except UnknownCursor as exc:
-        raise InvalidRequest(
-            f"No such object for {exc.param}: '{exc.value}'", param=exc.param
-        ) from None
+    status = optional_choice(request, "status", DELIVERY_STATUSES)
+    webhooks = runtime(request).webhooks
+    rows, has_more = await fetch_page(
+        lambda: webhooks.list_deliveries(endpoint_ids=[endpoint.id], status=status, page=page)
+    )
     url = f"/v1/webhook_endpoints/{endpoint.id}/deliveries"
     return json_response(list_object([delivery_object(r) for r in rows], has_more, url))
