@@ -44,7 +44,16 @@ HEAD_DOCUMENTED = {
     "/v1/recordings/{recording_id}/download/file",
     "/v1/playback/{link_id}/audio",
 }
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/redoc.standalone.js"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/redoc.standalone.js",
+    "/console",
+    "/console/assets/{name}",
+}
 # /v1 paths that take no key: the signed URL is the authorization (so no rate-limit headers).
 SIGNED = {
     "/v1/recordings/{recording_id}/download/file",
@@ -325,6 +334,7 @@ def test_list_and_filter_parameters() -> None:
         "status",
         "created[gte]",
         "created[lt]",
+        "q",
     }
     assert _param(sessions, "status")["schema"]["enum"] == ["created", "active", "ended"]
     endpoints = DOC["paths"]["/v1/webhook_endpoints"]["get"]

@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from kallrec import ids
 from kallrec.api import (
     audio,
+    console,
     download,
     peaks,
     playback,
@@ -118,6 +119,9 @@ ROUTES = [
     route("/openapi.json", GET=system.openapi_json),
     route("/docs", GET=system.docs),
     route(f"/docs/{system.REDOC}", GET=system.docs_asset),
+    # The browser console (issue 16): a page and its two assets, shipped in the package.
+    route("/console", GET=console.console_page),
+    route("/console/assets/{name}", GET=console.console_asset),
 ]
 
 

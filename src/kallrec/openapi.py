@@ -1198,6 +1198,7 @@ _PATH_PARAMS = {
     "recording_id": "RecordingId",
     "endpoint_id": "EndpointId",
     "link_id": "LinkId",
+    "name": "ConsoleAsset",
 }
 _CONDITIONAL = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
 _LIST_400 = "Invalid `limit`, filter value or cursor (unknown id, or both cursors)."
@@ -1307,7 +1308,13 @@ _OPERATIONS: tuple[_Op, ...] = (
         description="The sessions of the key's organization and mode (Kallglot's older docs "
         "list it). `stream` is null for keys without `sessions:write`, and shows the token as "
         "stored (it may have expired: retrieve the session for a fresh one).",
-        params=(*_page("Session"), "SessionStatusFilter", "CreatedGte", "CreatedLt"),
+        params=(
+            *_page("Session"),
+            "SessionStatusFilter",
+            "CreatedGte",
+            "CreatedLt",
+            "SessionSearch",
+        ),
         errors={400: _LIST_400},
     ),
     _Op(
@@ -1809,6 +1816,16 @@ def _playback_schemas() -> JSON:
 def _playback_parameters() -> JSON:
     return {
         "LinkId": _param("link_id", "path", _id_schema("lnk"), "The playback link's id."),
+        "SessionSearch": _param(
+            "q",
+            "query",
+            {"type": "string", "maxLength": sessions_api.SEARCH_MAX_CHARS},
+            "Only sessions whose metadata, carrier call ids or phone number contain this text "
+            "(case-insensitive), or whose id it is.",
+        ),
+        "ConsoleAsset": _param(
+            "name", "path", _enum(("console.js", "console.css")), "The console's script or style."
+        ),
     }
 
 
@@ -1820,7 +1837,17 @@ def _playback_headers() -> JSON:
         "Access-Control-Expose-Headers": _header(
             "What a page on another origin may read.", {"type": "string"}
         ),
+        "LinkCacheControl": _header(
+            "Browsers revalidate every use, so a revoked link stops playing from their cache too.",
+            _const("private, no-cache"),
+        ),
     }
+
+
+def _playback_ok(description: str, content: JSON | None, headers: tuple[str, ...]) -> JSON:
+    out = _ok(description, content, headers)
+    out["headers"]["Cache-Control"] = _ref("headers", "LinkCacheControl")
+    return out
 
 
 _CORS = ("Access-Control-Allow-Origin", "Access-Control-Expose-Headers")
@@ -1904,13 +1931,15 @@ _PLAYBACK_OPERATIONS: tuple[_Op, ...] = (
         "Play a playback link",
         "Audio",
         {
-            "200": _ok("The whole MP3.", {"audio/mpeg": {"schema": _BINARY}}, _PLAYBACK),
-            "206": _ok(
+            "200": _playback_ok("The whole MP3.", {"audio/mpeg": {"schema": _BINARY}}, _PLAYBACK),
+            "206": _playback_ok(
                 "The requested range, or several as multipart/byteranges.",
                 {"audio/mpeg": {"schema": _BINARY}, "multipart/byteranges": {"schema": _BINARY}},
                 (*_PLAYBACK, "Content-Range"),
             ),
-            "304": _ok("Not modified.", None, ("X-Request-ID", *_CORS, *AUDIO_HEADERS[1:])),
+            "304": _playback_ok(
+                "Not modified.", None, ("X-Request-ID", *_CORS, *AUDIO_HEADERS[1:])
+            ),
         },
         description=_PLAYBACK_DESCRIPTION,
         params=(*_PLAYBACK_PARAMS, "Range", "IfRange", *_CONDITIONAL),
@@ -1923,8 +1952,10 @@ _PLAYBACK_OPERATIONS: tuple[_Op, ...] = (
         "A playback link's headers",
         "Audio",
         {
-            "200": _ok("The headers GET would send, no body.", None, _PLAYBACK),
-            "304": _ok("Not modified.", None, ("X-Request-ID", *_CORS, *AUDIO_HEADERS[1:])),
+            "200": _playback_ok("The headers GET would send, no body.", None, _PLAYBACK),
+            "304": _playback_ok(
+                "Not modified.", None, ("X-Request-ID", *_CORS, *AUDIO_HEADERS[1:])
+            ),
         },
         description=f"{_PLAYBACK_DESCRIPTION} Error answers have no body.",
         params=(*_PLAYBACK_PARAMS, *_CONDITIONAL),
@@ -1959,7 +1990,36 @@ _PLAYBACK_OPERATIONS: tuple[_Op, ...] = (
         {"204": _PREFLIGHT},
     ),
 )
-_OPERATIONS = (*_OPERATIONS, *_PLAYBACK_OPERATIONS)
+_CONSOLE_OPERATIONS: tuple[_Op, ...] = (
+    _Op(
+        "get",
+        "/console",
+        "getConsole",
+        "The browser console",
+        "System",
+        {"200": _ok("The console's page.", {"text/html": {"schema": {"type": "string"}}})},
+        description="Sign in with an API key (kept in the browser tab only) to find, play and "
+        "share calls and to see webhook deliveries. Shipped with kallrec: works offline.",
+    ),
+    _Op(
+        "get",
+        "/console/assets/{name}",
+        "getConsoleAsset",
+        "The console's script and style sheet",
+        "System",
+        {
+            "200": _ok(
+                "The file.",
+                {
+                    "text/javascript": {"schema": {"type": "string"}},
+                    "text/css": {"schema": {"type": "string"}},
+                },
+            )
+        },
+        errors={404: "No such asset."},
+    ),
+)
+_OPERATIONS = (*_OPERATIONS, *_PLAYBACK_OPERATIONS, *_CONSOLE_OPERATIONS)
 
 
 def _operation(op: _Op) -> JSON:

@@ -56,6 +56,8 @@ async def test_a_link_plays_the_same_bytes_as_audio_without_a_key(client, caller
         assert played.headers[name] == audio.headers[name]
     expected = f'inline; filename="recording-{rec["session_id"]}.mp3"'
     assert played.headers["content-disposition"] == expected
+    # Revalidated at every use, so that a revoked link stops playing from a browser's cache.
+    assert played.headers["cache-control"] == "private, no-cache"
 
 
 async def test_an_attachment_link_says_attachment(client, caller, rec) -> None:

@@ -8,12 +8,14 @@
 it too (db/playback_repository.py).
 
 The link URL is the ``/audio`` endpoint with another authorization: the response is made by the
-same ``audio_response`` (Range, multipart, HEAD, ETag, 304, If-Range, the storage modes), only
-``Content-Disposition`` says what the link asked for. It is matched by the app's ``hot_route``
-like ``/audio``, and the link row is cached like keys and recordings (runtime.LinkGrants), so a
-seek costs what it costs on ``/audio``. Its answers, errors included, carry CORS headers for any
-origin (app.py adds them when a handler marks its request ``cors``): a page on another origin may
-play it, or fetch its peaks. No other URL of kallrec answers CORS requests.
+same ``audio_response`` (Range, multipart, HEAD, ETag, 304, If-Range, the storage modes). Only
+``Content-Disposition`` says what the link asked for, and ``Cache-Control: private, no-cache``
+makes browsers revalidate, so a revoked link stops playing from their cache too. The URL is
+matched by the app's ``hot_route`` like ``/audio``, and the link row is cached like keys and
+recordings (runtime.LinkGrants), so a seek costs what it costs on ``/audio``. Its answers, errors
+included, carry CORS headers for any origin (app.py adds them when a handler marks its request
+``cors``): a page on another origin may play it, or fetch its peaks. No other URL of kallrec
+answers CORS requests.
 
 Refusals: a URL that was altered, forged or cut short is ``403 invalid_signature``; a genuine one
 past its ``expires`` ``403 expired_signature``; a revoked link, or one whose key was revoked,
@@ -225,10 +227,20 @@ class PlaybackAudio:
 playback_audio = PlaybackAudio()
 
 
+# Browsers may reuse a `private` answer without asking; a link's answers must be revalidated
+# (a 304 costs little) so that a revoked link stops playing at once, from a cache too.
+_NO_CACHE = (b"cache-control", b"private, no-cache")
+
+
 def _with_disposition(send: Send, value: bytes) -> Send:
     async def send_with(message: Message) -> None:
         if message["type"] == "http.response.start":
-            headers = [(k, v) for k, v in message.get("headers", []) if k != b"content-disposition"]
+            headers = [
+                (k, v)
+                for k, v in message.get("headers", [])
+                if k not in (b"content-disposition", b"cache-control")
+            ]
+            headers.append(_NO_CACHE)
             if message["status"] in (200, 206):
                 headers.append((b"content-disposition", value))
             message = {**message, "headers": headers}
