@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from kallrec import timeutil
-from kallrec.admin import revoke_key
+from kallrec.cli.admin import revoke_key
 from kallrec.runtime import Runtime
 from tests.api.helpers import ready_recording
 from tests.conftest import Caller
@@ -209,7 +209,7 @@ async def test_a_link_to_a_deleted_recording_is_a_404(client, caller, rec) -> No
 
 
 async def test_a_link_to_a_purged_recording_is_a_410(client, runtime, caller, rec) -> None:
-    from kallrec.recordings import purge_expired
+    from kallrec.lifecycle import purge_expired
 
     link = await make_link(client, caller, rec)
     await purge_expired(runtime, before=timeutil.parse_iso(rec["expires_at"]) + 1)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from kallrec.api.audio import servable
 from kallrec.api.common import authorize, runtime
 from kallrec.db.models import Recording
 from kallrec.errors import PreconditionFailed, storage_unavailable
 from kallrec.http.conditional import Outcome, evaluate_preconditions
 from kallrec.peaks import recording_peaks
 from kallrec.runtime import Runtime
+from kallrec.servable import servable
 from kallrec.storage import StorageError
 
 

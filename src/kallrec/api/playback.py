@@ -13,9 +13,9 @@ same ``audio_response`` (Range, multipart, HEAD, ETag, 304, If-Range, the storag
 makes browsers revalidate, so a revoked link stops playing from their cache too. The URL is
 matched by the app's ``hot_route`` like ``/audio``, and the link row is cached like keys and
 recordings (runtime.LinkGrants), so a seek costs what it costs on ``/audio``. Its answers, errors
-included, carry CORS headers for any origin (app.py adds them when a handler marks its request
-``cors``): a page on another origin may play it, or fetch its peaks. No other URL of kallrec
-answers CORS requests.
+included, carry CORS headers for any origin (app.py adds them when a handler sets its
+RequestContext's ``cors``): a page on another origin may play it, or fetch its peaks. No other URL
+of kallrec answers CORS requests.
 
 Refusals: a URL that was altered, forged or cut short is ``403 invalid_signature``; a genuine one
 past its ``expires`` ``403 expired_signature``; a revoked link, or one whose key was revoked,
@@ -34,10 +34,11 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from kallrec import ids, timeutil, validation
-from kallrec.api.audio import audio_response, servable
 from kallrec.api.common import authorize, json_body, json_response, request_headers, runtime
+from kallrec.api.context import request_context
 from kallrec.api.peaks import peaks_response
 from kallrec.api.public_url import public_base
+from kallrec.api.recording_audio import audio_response
 from kallrec.db.models import PlaybackLink, Recording
 from kallrec.download_links import (
     ExpiredLink,
@@ -48,6 +49,7 @@ from kallrec.download_links import (
 )
 from kallrec.errors import PermissionDenied, ValidationError, missing
 from kallrec.runtime import Runtime
+from kallrec.servable import servable
 
 DISPOSITIONS = ("inline", "attachment")
 DEFAULT_EXPIRES_IN = 3600
@@ -216,7 +218,7 @@ class PlaybackAudio:
     """GET/HEAD of a link's audio: a plain ASGI app on the hot path, like RecordingAudio."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope["state"]["cors"] = True
+        request_context(scope).cors = True
         rt: Runtime = scope["app"].runtime
         link, rec = await granted_recording(rt, scope)
         response = await audio_response(rt, scope["method"], request_headers(scope), rec)
@@ -250,7 +252,7 @@ def _with_disposition(send: Send, value: bytes) -> Send:
 
 
 async def playback_peaks(request: Request) -> Response:
-    request.scope["state"]["cors"] = True
+    request_context(request.scope).cors = True
     rt = runtime(request)
     _, rec = await granted_recording(rt, request.scope)
     return await peaks_response(request, rt, rec)
