@@ -101,3 +101,9 @@ async def test_peaks_of_missing_or_foreign_recordings_are_404(client, caller, ma
     response = await client.get(f"/v1/recordings/{rec['id']}/peaks", headers=other.headers)
     assert response.status_code == 404
     assert (await client.get(f"/v1/recordings/{rec['id']}/peaks")).status_code == 401
+
+
+async def test_peaks_go_with_the_audio_when_a_recording_is_deleted(client, runtime, caller, rec):
+    assert runtime.playback.get_peaks(rec["id"]) is not None
+    await client.delete(f"/v1/recordings/{rec['id']}", headers=caller.headers)
+    assert runtime.playback.get_peaks(rec["id"]) is None

@@ -39,6 +39,7 @@ from kallrec.api.context import request_context
 from kallrec.api.peaks import peaks_response
 from kallrec.api.public_url import public_base
 from kallrec.api.recording_audio import audio_response
+from kallrec.config import Settings
 from kallrec.db.models import PlaybackLink, Recording
 from kallrec.download_links import (
     ExpiredLink,
@@ -79,14 +80,16 @@ _PREFLIGHT_HEADERS = [
 _secrets: dict[tuple[str | None, str], bytes] = {}
 
 
+def _secret_key(settings: Settings) -> tuple[str | None, str]:
+    return settings.download_signing_secret, str(settings.data_dir)
+
+
 async def link_secret(rt: Runtime) -> bytes:
     """The signing secret, read (or created) off the event loop once per process."""
-    settings = rt.settings
-    cache_key = (settings.download_signing_secret, str(settings.data_dir))
-    secret = _secrets.get(cache_key)
+    secret = _secrets.get(_secret_key(rt.settings))
     if secret is None:
-        secret = await anyio.to_thread.run_sync(signing_secret, settings)
-        _secrets[cache_key] = secret
+        secret = await anyio.to_thread.run_sync(signing_secret, rt.settings)
+        _secrets[_secret_key(rt.settings)] = secret
     return secret
 
 
@@ -175,17 +178,21 @@ async def revoke_link(request: Request) -> Response:
 # -- the link URLs (no key) ---------------------------------------------------------------------
 
 
-async def granted_recording(rt: Runtime, scope: Scope) -> tuple[PlaybackLink, Recording]:
-    """The link a signed URL names and its recording, if both may be served now."""
-    link_id: str = scope["path_params"]["link_id"]
-    query = parse_qs(scope["query_string"].decode("latin-1"))
+# URLs whose signature was verified, by (link id, query string) → their expiry: a player's seeks
+# repeat the same URL, and this spares them parsing the query and an HMAC. The same inputs always
+# verify the same way; the expiry is still compared with the clock at every request.
+_verified: dict[tuple[str, bytes], int] = {}
+_VERIFIED_LIMIT = 10_000
+
+
+def _verified_expiry(secret: bytes, link_id: str, raw_query: bytes) -> int:
+    cached = _verified.get((link_id, raw_query))
+    if cached is not None:
+        return cached
+    query = parse_qs(raw_query.decode("latin-1"))
     try:
-        verify_playback(
-            await link_secret(rt),
-            link_id,
-            _first(query, "expires"),
-            _first(query, "signature"),
-            timeutil.now(),
+        expires = verify_playback(
+            secret, link_id, _first(query, "expires"), _first(query, "signature"), 0.0
         )
     except InvalidLink as exc:
         raise PermissionDenied(
@@ -193,12 +200,24 @@ async def granted_recording(rt: Runtime, scope: Scope) -> tuple[PlaybackLink, Re
             code="invalid_signature",
             param=exc.param,
         ) from None
-    except ExpiredLink:
+    except ExpiredLink:  # genuine, with an expiry of 0: expired whatever the clock says
+        return 0
+    if len(_verified) >= _VERIFIED_LIMIT:
+        _verified.clear()
+    _verified[(link_id, raw_query)] = expires
+    return expires
+
+
+async def granted_recording(rt: Runtime, scope: Scope) -> tuple[PlaybackLink, Recording]:
+    """The link a signed URL names and its recording, if both may be served now."""
+    link_id: str = scope["path_params"]["link_id"]
+    secret = _secrets.get(_secret_key(rt.settings)) or await link_secret(rt)
+    if _verified_expiry(secret, link_id, scope["query_string"]) <= timeutil.now():
         raise PermissionDenied(
             "This playback link has expired; ask for a new one.",
             code="expired_signature",
             param="expires",
-        ) from None
+        )
     grant = await rt.get_link_grant(link_id)
     if grant is None:  # signed by us, but its row is gone (a restored database)
         raise PermissionDenied("This playback link is not valid.", code="invalid_signature")

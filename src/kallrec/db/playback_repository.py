@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from kallrec.db import schema as t
@@ -73,6 +73,12 @@ class PlaybackRepository:
             found = conn.execute(select(rp.c.peaks).where(rp.c.recording_id == recording_id))
             value = found.scalar()
         return str(value) if value is not None else None
+
+    def delete_peaks(self, recording_id: str) -> None:
+        with self.db.write() as conn:
+            conn.execute(
+                delete(t.recording_peaks).where(t.recording_peaks.c.recording_id == recording_id)
+            )
 
     def put_peaks(self, recording_id: str, peaks: str, now: float) -> None:
         """Idempotent: a job run twice, or two lazy requests at once, store the same peaks."""

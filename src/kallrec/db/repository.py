@@ -922,10 +922,12 @@ def _enqueue(
 
 
 def _schedule_recording_files(conn: Connection, rec: Recording, when: float) -> None:
-    """Every object a recording may own: its MP3, its staged input, its cached conversions."""
+    """Every object a recording may own: its MP3, its staged input, its cached conversions;
+    and its waveform peaks, which are derived from the audio and go with it."""
     keys = [rec.storage_key, rec.staging_key, *converted_keys(rec.id)]
     for key in filter(None, keys):
         _schedule_file_removal(conn, key, when)
+    conn.execute(delete(t.recording_peaks).where(t.recording_peaks.c.recording_id == rec.id))
 
 
 def _schedule_file_removal(conn: Connection, key: str, when: float) -> None:

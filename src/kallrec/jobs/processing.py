@@ -89,6 +89,7 @@ async def process_recording(rt: Runtime, recording_id: str) -> None:
     )
     if not flipped:  # deleted or purged while we encoded: our object must not linger
         await rt.storage.delete(key)
+        await anyio.to_thread.run_sync(rt.playback.delete_peaks, rec.id)
     await rt.storage.delete(rec.staging_key)
     await anyio.to_thread.run_sync(rt.repo.clear_staging, rec.id)
     log.info("recording %s ready: %d bytes, %.1f s", rec.id, size, duration)
