@@ -1968,6 +1968,7 @@ _PLAYBACK_OPERATIONS: tuple[_Op, ...] = (
         "CORS preflight of a playback link",
         "Audio",
         {"204": _PREFLIGHT},
+        errors={404: "Not the id of a link (nothing is looked up: a preflight has no signature)."},
     ),
     _Op(
         "get",
@@ -1988,6 +1989,7 @@ _PLAYBACK_OPERATIONS: tuple[_Op, ...] = (
         "CORS preflight of a link's peaks",
         "Audio",
         {"204": _PREFLIGHT},
+        errors={404: "Not the id of a link (nothing is looked up: a preflight has no signature)."},
     ),
 )
 _CONSOLE_OPERATIONS: tuple[_Op, ...] = (

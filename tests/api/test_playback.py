@@ -116,6 +116,9 @@ async def test_link_urls_carry_cors_and_audio_does_not(client, caller, rec) -> N
     )
     assert preflight.status_code == 204
     assert "Range" in preflight.headers["access-control-allow-headers"]
+    malformed = await client.options("/v1/playback/not-a-link/audio", headers=origin)
+    assert malformed.status_code == 404
+    assert malformed.json()["error"]["param"] == "link_id"
     audio = await client.get(
         f"/v1/recordings/{rec['id']}/audio", headers={**caller.headers, **origin}
     )

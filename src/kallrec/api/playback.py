@@ -25,6 +25,7 @@ A deleted or purged recording answers as ``/audio`` does (404, 410).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -277,11 +278,19 @@ async def playback_peaks(request: Request) -> Response:
     return await peaks_response(request, rt, rec)
 
 
+# The shape of the ids links get (ids.new_id("lnk")): a preflight for anything else is a 404.
+_LINK_ID = re.compile(r"lnk_[0-7][0-9A-HJKMNP-TV-Z]{25}")
+
+
 class _Preflight:
     """OPTIONS on a link URL: what a page on another origin may send (for a fetch() with Range
-    or a validator; <audio> itself needs no preflight). A plain ASGI app, as the routes expect."""
+    or a validator; <audio> itself needs no preflight). A plain ASGI app, as the routes expect.
+    It looks nothing up (a preflight carries no signature); an id no link can have is a 404."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        link_id = scope["path_params"]["link_id"]
+        if not _LINK_ID.fullmatch(link_id):
+            raise missing("playback link", link_id[:40], "link_id")
         await send({"type": "http.response.start", "status": 204, "headers": _PREFLIGHT_HEADERS})
         await send({"type": "http.response.body", "body": b""})
 
