@@ -480,7 +480,7 @@
       h("div", { class: "controls" }, playButton, time,
         h("span", { class: "spacer" }),
         h("div", { class: "speed" }, h("label", { for: speedId }, "Speed"), speed)),
-      h("div", { class: "actions" }, download,
+      h("div", { class: "player-actions" }, download,
         h("span", { class: "spacer" }),
         h("div", { class: "link-maker" }, expiry, copy)),
       share, madeLinks, audio);
