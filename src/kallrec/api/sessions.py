@@ -28,7 +28,7 @@ from kallrec.api.public_url import public_base
 from kallrec.db.models import Session
 from kallrec.db.repository import SessionFilter, metadata_json
 from kallrec.download_links import signing_secret
-from kallrec.errors import ValidationError, missing
+from kallrec.errors import InvalidRequest, ValidationError, missing
 from kallrec.events import session_event
 from kallrec.lifecycle import END_REASONS, end_session
 from kallrec.live import stream_tokens
@@ -57,6 +57,7 @@ FIELDS = {
     "ai_agent",
 }
 END_FIELDS = {"reason"}
+SEARCH_MAX_CHARS = 100
 
 
 def stream_base(request: Request) -> str:
@@ -209,6 +210,7 @@ async def list_sessions(request: Request) -> Response:
         status=optional_choice(request, "status", STATUSES),
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
+        text=search_text(request),
     )
     repo = runtime(request).repo
     rows, has_more = await fetch_page(
@@ -216,6 +218,17 @@ async def list_sessions(request: Request) -> Response:
     )
     data = await _visible(request, principal, rows)
     return json_response(list_object(data, has_more, "/v1/sessions"))
+
+
+def search_text(request: Request) -> str | None:
+    """``q``: text the sessions' metadata, carrier ids or phone number contain (the console's
+    search), at most SEARCH_MAX_CHARS."""
+    text = request.query_params.get("q", "").strip()
+    if len(text) > SEARCH_MAX_CHARS:
+        raise InvalidRequest(
+            f"Invalid q: at most {SEARCH_MAX_CHARS} characters are searched.", param="q"
+        )
+    return text or None
 
 
 def _end_reason(body: dict[str, Any]) -> str:

@@ -56,6 +56,9 @@ class SessionFilter:
     status: str | None = None
     created_gte: float | None = None
     created_lt: float | None = None
+    # Text searched (case-insensitively) in the metadata, carrier ids and phone number (the
+    # console's search box); an exact session id matches too.
+    text: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,8 @@ class Repository:
             conds.append(s.c.created_at >= flt.created_gte)
         if flt.created_lt is not None:
             conds.append(s.c.created_at < flt.created_lt)
+        if flt.text:
+            conds.append(_session_text_matches(flt.text))
         with self.db.read() as conn:
             rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
         return [Session.from_row(row) for row in rows], has_more
@@ -917,10 +922,12 @@ def _enqueue(
 
 
 def _schedule_recording_files(conn: Connection, rec: Recording, when: float) -> None:
-    """Every object a recording may own: its MP3, its staged input, its cached conversions."""
+    """Every object a recording may own: its MP3, its staged input, its cached conversions;
+    and its waveform peaks, which are derived from the audio and go with it."""
     keys = [rec.storage_key, rec.staging_key, *converted_keys(rec.id)]
     for key in filter(None, keys):
         _schedule_file_removal(conn, key, when)
+    conn.execute(delete(t.recording_peaks).where(t.recording_peaks.c.recording_id == rec.id))
 
 
 def _schedule_file_removal(conn: Connection, key: str, when: float) -> None:
@@ -956,6 +963,26 @@ def _paginate(
         query = query.where(idc < page.starting_after)
     rows = list(conn.execute(query.order_by(idc.desc()).limit(page.limit + 1)).mappings())
     return rows[: page.limit], len(rows) > page.limit
+
+
+def _session_text_matches(text: str) -> Any:
+    """Sessions whose metadata, carrier ids or phone number contain ``text``, or whose id it is.
+
+    Metadata is stored as JSON with non-ASCII escaped (metadata_json), so the text is looked for
+    in that same spelling; LIKE's wildcards in it are matched literally."""
+
+    def contains(spelled: str) -> str:
+        escaped = spelled.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        return f"%{escaped}%"
+
+    s = t.sessions
+    as_json = json.dumps(text)[1:-1]
+    return or_(
+        s.c.metadata.ilike(contains(as_json), escape="!"),
+        s.c.carrier_ids.ilike(contains(text), escape="!"),
+        s.c.phone_number.ilike(contains(text), escape="!"),
+        s.c.id == text,
+    )
 
 
 def metadata_json(metadata: dict[str, Any] | None) -> str | None:
