@@ -76,7 +76,14 @@ ADDED_AFTER_BASELINE = (
     ("recordings", "source"),
 )
 # Tables of schema.py that migrations after 0001 create (0004: the conversion cache).
-TABLES_ADDED_AFTER_BASELINE = ("conversion_cache", "conversion_pins")
+TABLES_ADDED_AFTER_BASELINE = (
+    "conversion_cache",
+    "conversion_pins",
+    # 0008: live calls on any replica.
+    "live_segments",
+    "live_writers",
+    "first_start_claims",
+)
 
 
 def test_a_database_created_before_migrations_is_adopted_with_its_data(

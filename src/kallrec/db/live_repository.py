@@ -1,0 +1,191 @@
+"""The queries of live calls across replicas: the segment index, the writers, the end notice.
+
+Kept apart from ``repository.py``: these rows belong to the live path alone (live/flush.py writes
+them, live/finalize.py reads and removes them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy.exc import IntegrityError
+
+from kallrec import timeutil
+from kallrec.db import schema as t
+from kallrec.db.engine import Database
+
+# The channel `NOTIFY` carries ended session ids on (PostgreSQL): live/notify.py listens on it.
+SESSION_ENDED_CHANNEL = "kallrec_session_ended"
+
+
+@dataclass(frozen=True)
+class SegmentRow:
+    id: str
+    session_id: str
+    writer: str
+    storage_key: str
+    start_sample: int
+    end_sample: int
+    size: int
+
+
+def notify_session_ended(conn: Connection, session_id: str) -> None:
+    """Inside the transaction that ends the session: PostgreSQL delivers the notice on commit
+    (never for a rolled-back end), to every replica listening. SQLite has no such thing: one
+    machine, where the process that ended it tells its own streams and the others poll."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("SELECT pg_notify(:channel, :id)"),
+            {"channel": SESSION_ENDED_CHANNEL, "id": session_id},
+        )
+
+
+class LiveRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # -- writers -----------------------------------------------------------------------------
+
+    def register_writer(self, session_id: str, writer: str) -> None:
+        now = timeutil.now()
+        w = t.live_writers
+        with self.db.write() as conn:
+            found = conn.execute(
+                update(w)
+                .where(w.c.session_id == session_id, w.c.writer == writer)
+                .values(seen_at=now)
+            )
+            if found.rowcount == 0:
+                conn.execute(insert(w).values(session_id=session_id, writer=writer, seen_at=now))
+
+    def heartbeat(self, writers: Sequence[tuple[str, str]]) -> None:
+        """Refreshes every writer of a flush round (adding the rows missing), in one
+        transaction of three statements whatever their number."""
+        if not writers:
+            return
+        now = timeutil.now()
+        w = t.live_writers
+        names = [writer for _, writer in writers]
+        with self.db.write() as conn:
+            conn.execute(update(w).where(w.c.writer.in_(names)).values(seen_at=now))
+            present = set(conn.execute(select(w.c.writer).where(w.c.writer.in_(names))).scalars())
+            missing = [
+                {"session_id": session_id, "writer": writer, "seen_at": now}
+                for session_id, writer in writers
+                if writer not in present
+            ]
+            if missing:
+                conn.execute(insert(w), missing)
+
+    def remove_writer(self, session_id: str, writer: str) -> None:
+        w = t.live_writers
+        with self.db.write() as conn:
+            conn.execute(delete(w).where(w.c.session_id == session_id, w.c.writer == writer))
+
+    def active_writers(self, session_id: str, seen_since: float) -> list[str]:
+        w = t.live_writers
+        with self.db.read() as conn:
+            rows = conn.execute(
+                select(w.c.writer).where(w.c.session_id == session_id, w.c.seen_at >= seen_since)
+            )
+            return list(rows.scalars())
+
+    # -- segments ----------------------------------------------------------------------------
+
+    def add_segments(self, rows: Sequence[SegmentRow]) -> set[str]:
+        """Indexes uploaded segments, in one transaction; returns the ids refused because their
+        session was finalized meanwhile (a writer that was paused past its heartbeat: its
+        objects must be removed, they will never be read)."""
+        if not rows:
+            return set()
+        now = timeutil.now()
+        s = t.sessions
+        with self.db.write() as conn:
+            wanted = {row.session_id for row in rows}
+            done = set(
+                conn.execute(
+                    select(s.c.id).where(s.c.id.in_(wanted), s.c.finalized_at.is_not(None))
+                ).scalars()
+            )
+            # Unknown sessions (deleted? never existed) are refused as well.
+            known = set(conn.execute(select(s.c.id).where(s.c.id.in_(wanted))).scalars())
+            refused = {
+                row.id for row in rows if row.session_id in done or row.session_id not in known
+            }
+            accepted = [row for row in rows if row.id not in refused]
+            if accepted:
+                conn.execute(
+                    insert(t.live_segments),
+                    [
+                        {
+                            "id": row.id,
+                            "session_id": row.session_id,
+                            "writer": row.writer,
+                            "storage_key": row.storage_key,
+                            "start_sample": row.start_sample,
+                            "end_sample": row.end_sample,
+                            "size": row.size,
+                            "created_at": now,
+                        }
+                        for row in accepted
+                    ],
+                )
+            return refused
+
+    def segments(self, session_id: str) -> list[SegmentRow]:
+        """The session's segments in the order they are applied (id: the order they were cut)."""
+        g = t.live_segments
+        with self.db.read() as conn:
+            rows = conn.execute(select(g).where(g.c.session_id == session_id).order_by(g.c.id))
+            return [
+                SegmentRow(
+                    r["id"],
+                    r["session_id"],
+                    r["writer"],
+                    r["storage_key"],
+                    r["start_sample"],
+                    r["end_sample"],
+                    r["size"],
+                )
+                for r in rows.mappings()
+            ]
+
+    def forget_segments(self, session_id: str, segment_ids: Sequence[str]) -> None:
+        g = t.live_segments
+        with self.db.write() as conn:
+            conn.execute(
+                delete(g).where(g.c.session_id == session_id, g.c.id.in_(list(segment_ids)))
+            )
+            conn.execute(delete(t.live_writers).where(t.live_writers.c.session_id == session_id))
+
+    def postpone_job(self, job_id: str, delay: float) -> None:
+        """Puts a claimed job back for later without counting the claim as an attempt: it did
+        not fail, it is waiting for live writers to finish."""
+        j = t.jobs
+        now = timeutil.now()
+        with self.db.write() as conn:
+            conn.execute(
+                update(j)
+                .where(j.c.id == job_id)
+                .values(
+                    lease_until=None,
+                    run_after=now + delay,
+                    attempts=j.c.attempts - 1,
+                    updated_at=now,
+                )
+            )
+
+    # -- one-time tasks ------------------------------------------------------------------------
+
+    def claim_first_start(self, name: str) -> bool:
+        """True for exactly one caller per ``name``, across every replica, ever."""
+        try:
+            with self.db.write() as conn:
+                conn.execute(
+                    insert(t.first_start_claims).values(name=name, claimed_at=timeutil.now())
+                )
+        except IntegrityError:
+            return False
+        return True
