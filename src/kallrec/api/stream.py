@@ -194,7 +194,9 @@ async def _receive_loop(
 ) -> None:
     bucket = _Bucket()
     muted: set[str] = set()  # speakers this connection muted (older protocol's control)
-    last_touch = time.monotonic()
+    # The first chunk of every connection stamps the session: a call that reconnects often
+    # (to any replica) is never taken for idle.
+    last_touch = -TOUCH_SECONDS
     max_jump_ms = round(rt.settings.stream_max_timestamp_jump_seconds * 1000)
     while True:
         try:
@@ -234,7 +236,9 @@ async def _receive_loop(
             continue
         if isinstance(parsed, AudioChunk):
             if session.recording_enabled and time.monotonic() - last_touch > TOUCH_SECONDS:
-                last_touch = time.monotonic()
+                # The first chunk of every connection stamps the session: a call that reconnects often
+    # (to any replica) is never taken for idle.
+    last_touch = -TOUCH_SECONDS
                 await anyio.to_thread.run_sync(
                     rt.repo.touch_session_audio, session.id, timeutil.now()
                 )

@@ -20,6 +20,7 @@ it received since its last successful round: one flush interval plus one upload.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import time
@@ -45,6 +46,8 @@ UPLOAD_TIMEOUT_SECONDS = 5.0
 UPLOAD_CONCURRENCY = 16
 # A failing flush is logged at most this often per process (it is counted every time).
 LOG_EVERY_SECONDS = 10.0
+# A process that is being stopped spends at most this long sending its last audio.
+SHUTDOWN_FLUSH_SECONDS = 10.0
 
 REFUSED = StreamError(
     "recording_unavailable",
@@ -81,6 +84,17 @@ class Flusher:
         await self._upload()
         await self._index()
         return await self._close_finished()
+
+    async def shutdown(self) -> None:
+        """The last round of a stopping process: everything it holds is flushed and its writers
+        go, so finalizing need not wait for their heartbeat to run out."""
+        await self.round()
+        for w in self.live.writers():
+            if w.tracks.unflushed or any(p.writer is w for p in self.live.pending):
+                log.error("stopping with unsaved live audio of session %s", w.session_id)
+                continue
+            with contextlib.suppress(Exception):
+                await anyio.to_thread.run_sync(self.repo.remove_writer, w.session_id, w.id)
 
     async def _heartbeat(self, writers: Sequence[Writer]) -> None:
         held = [(w.session_id, w.id) for w in writers]
@@ -228,12 +242,17 @@ async def flush_loop(flusher: Flusher, interval: float, closed: Callable[[], Non
     """Runs a round every ``interval`` seconds, or at once when a writer closes; ``closed``
     is called when writers closed in a round (their sessions' finalize jobs may go on)."""
     live = flusher.live
-    while True:
-        with anyio.move_on_after(interval):
-            await live.flush_soon.wait()
-        live.flush_soon.clear()
-        try:
-            if await flusher.round():
-                closed()
-        except Exception:
-            log.exception("live flush round failed; will retry")
+    try:
+        while True:
+            with anyio.move_on_after(interval):
+                await live.flush_soon.wait()
+            live.flush_soon.clear()
+            try:
+                if await flusher.round():
+                    closed()
+            except Exception:
+                log.exception("live flush round failed; will retry")
+    finally:
+        # A graceful stop (SIGTERM) sends what is left first, within a bound.
+        with anyio.CancelScope(shield=True), anyio.move_on_after(SHUTDOWN_FLUSH_SECONDS):
+            await flusher.shutdown()
