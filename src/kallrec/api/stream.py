@@ -236,9 +236,7 @@ async def _receive_loop(
             continue
         if isinstance(parsed, AudioChunk):
             if session.recording_enabled and time.monotonic() - last_touch > TOUCH_SECONDS:
-                # The first chunk of every connection stamps the session: a call that reconnects often
-    # (to any replica) is never taken for idle.
-    last_touch = -TOUCH_SECONDS
+                last_touch = time.monotonic()
                 await anyio.to_thread.run_sync(
                     rt.repo.touch_session_audio, session.id, timeutil.now()
                 )
