@@ -124,7 +124,12 @@ async def housekeeping(rt: Runtime) -> None:
 async def flush_live_audio(rt: Runtime) -> None:
     """Sends live calls' audio to storage every ``live_flush_seconds`` (live/flush.py)."""
     flusher = Flusher(
-        rt.live, rt.live_repo, rt.storage, rt.scratch / "spool", rt.settings.live_spool_max_bytes
+        rt.live,
+        rt.live_repo,
+        rt.storage,
+        rt.scratch / "spool",
+        rt.settings.live_spool_max_bytes,
+        rt.metrics,
     )
     await flush_loop(flusher, rt.settings.live_flush_seconds, rt.jobs_wakeup)
 

@@ -35,6 +35,7 @@ from kallrec.live.messages import StreamError
 from kallrec.live.registry import LiveSessions, Pending, Writer
 from kallrec.live.segments import MAX_SEGMENT_BYTES
 from kallrec.live.tracks import Cut
+from kallrec.metrics import Metrics
 from kallrec.object_keys import live_segment_key
 from kallrec.storage import Storage, StorageError
 
@@ -64,6 +65,7 @@ class Flusher:
         storage: Storage,
         spool: Path,
         spool_max_bytes: int,
+        metrics: Metrics | None = None,
     ) -> None:
         self.live = live
         self.repo = repo
@@ -71,6 +73,7 @@ class Flusher:
         self.spool = spool
         self.spool_max_bytes = spool_max_bytes
         self.stats = live.stats
+        self.metrics = metrics
 
     @property
     def spooled_bytes(self) -> int:
@@ -83,6 +86,8 @@ class Flusher:
         await self._cut(writers)
         await self._upload()
         await self._index()
+        if self.metrics is not None:
+            self.metrics.live_spooled_bytes.set(self.spooled_bytes)
         return await self._close_finished()
 
     async def shutdown(self) -> None:
@@ -191,6 +196,9 @@ class Flusher:
         except Exception as exc:
             self._failed(len(rows), f"could not index {len(rows)} live segment(s): {exc}")
             return
+        if self.metrics is not None:
+            self.metrics.live_segments.inc(len(done))
+            self.metrics.live_segment_bytes.inc(sum(p.size for p in done))
         for p in done:
             self.live.pending.remove(p)
             p.writer.tracks.release(p.cut)
@@ -219,6 +227,8 @@ class Flusher:
 
     def _failed(self, count: int, message: str) -> None:
         self.stats.failures += count
+        if self.metrics is not None:
+            self.metrics.live_flush_failures.inc(count)
         now = time.monotonic()
         if now - self.stats.last_logged >= LOG_EVERY_SECONDS:
             self.stats.last_logged = now
