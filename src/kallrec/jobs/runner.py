@@ -50,8 +50,8 @@ async def run_one_job(rt: Runtime) -> bool:
     try:
         await HANDLERS[job.kind](rt, job.subject_id)
     except WritersStillOpen as exc:
+        # Not due again for a moment, so the next claim takes other work (or finds none).
         await anyio.to_thread.run_sync(rt.live_repo.postpone_job, job.id, exc.retry_in)
-        return False  # nothing was done: the worker may wait for a wakeup or the next poll
     except PermanentJobError as exc:
         await _give_up(rt, job.id, job.subject_id, str(exc))
     except Exception as exc:
