@@ -3,13 +3,18 @@ audio lost, and what flushing the audio to storage costs per call (issue 17).
 
     .venv/bin/python bench/live_replicas.py [--calls 60] [--seconds 30]   # ~3 minutes
 
-The same load runs twice on fresh clusters, side by side: flushing every second (the default,
-KALLREC_LIVE_FLUSH_SECONDS=1) and every 10 s (ten times fewer segments, for comparison only:
-a killed replica would lose up to 10 s). Each call is the load generator's (kallrec.cli.loadgen):
-both speakers in 100 ms chunks at real-time pace, a reconnect every 5 s (through nginx's round
-robin: to another replica), then every recording downloaded and checked chunk by chunk. Reported:
-calls with errors, chunks lost, segments and bytes flushed (the replicas' /metrics), the
-replicas' CPU (the server processes, /proc), and the PostgreSQL server's CPU.
+Each call is the load generator's (kallrec.cli.loadgen): both speakers in 100 ms chunks at
+real-time pace. Three runs, each on a fresh cluster, one after the other:
+
+1. flushing every second (the default, KALLREC_LIVE_FLUSH_SECONDS=1), every call reconnecting
+   every 5 s (through nginx's round robin: to another replica), then every recording downloaded
+   and checked chunk by chunk: calls with errors, chunks lost;
+2. and 3., side by side for the cost of flushing: the same calls without reconnects and without
+   the check, flushing every second and every 10 s (ten times fewer segments; for comparison
+   only: a killed replica would lose up to 10 s).
+
+Reported: segments and bytes flushed (the replicas' /metrics), the replicas' CPU (the server
+process trees, /proc) and the PostgreSQL server's CPU over each run.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ def _postgres_cpu() -> float:
     return cpu_seconds([int(p) for p in pids.split()])
 
 
-def one_run(flush_seconds: float, calls: int, seconds: float, base: Path) -> dict[str, Any]:
+def one_run(
+    flush_seconds: float, calls: int, seconds: float, base: Path, *, reconnect: float, verify: bool
+) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         database_url = stack.enter_context(fresh_database())
         s3 = MotoProcess().start()
@@ -62,7 +69,7 @@ def one_run(flush_seconds: float, calls: int, seconds: float, base: Path) -> dic
         }
         replicas = []
         for i in range(3):
-            name = f"f{flush_seconds:g}-replica-{i + 1}"
+            name = f"f{flush_seconds:g}-r{reconnect:g}-replica-{i + 1}"
             replica = Server(name, base / f"{name}-data", base / f"{name}.log", env, workers=1)
             stack.callback(replica.stop)
             replicas.append(replica)
@@ -72,7 +79,9 @@ def one_run(flush_seconds: float, calls: int, seconds: float, base: Path) -> dic
         for thread in threads:
             thread.join(120)
         nginx = stack.enter_context(
-            running_nginx(base / f"nginx-{flush_seconds:g}", [r.port for r in replicas], base)
+            running_nginx(
+                base / f"nginx-{flush_seconds:g}-{reconnect:g}", [r.port for r in replicas], base
+            )
         )
         key = replicas[0].create_key("bench", mode="test")
         roots = [r.proc.pid for r in replicas if r.proc is not None]
@@ -93,6 +102,7 @@ def one_run(flush_seconds: float, calls: int, seconds: float, base: Path) -> dic
         call_minutes = calls * seconds / 60
         return {
             "flush_seconds": flush_seconds,
+            "reconnect_every": reconnect,
             "calls": calls,
             "seconds_per_call": seconds,
             "calls_with_errors": summary["calls_with_errors"],

@@ -79,10 +79,14 @@ class Flusher:
     def spooled_bytes(self) -> int:
         return sum(p.size for p in self.live.pending)
 
-    async def round(self) -> int:
-        """One flush round; returns how many writers closed (their sessions may finalize)."""
-        writers = self.live.writers()
-        await self._heartbeat(writers)
+    async def round(self, *, closing_only: bool = False) -> int:
+        """One flush round; returns how many writers closed (their sessions may finalize).
+
+        ``closing_only``: a writer just lost its last connection; only the closing writers are
+        cut (the others wait for their regular round: one segment per interval per call)."""
+        writers = list(self.live.closing) if closing_only else self.live.writers()
+        if not closing_only:
+            await self._heartbeat(writers)
         await self._cut(writers)
         await self._upload()
         await self._index()
@@ -252,13 +256,17 @@ async def flush_loop(flusher: Flusher, interval: float, closed: Callable[[], Non
     """Runs a round every ``interval`` seconds, or at once when a writer closes; ``closed``
     is called when writers closed in a round (their sessions' finalize jobs may go on)."""
     live = flusher.live
+    due = time.monotonic() + interval
     try:
         while True:
-            with anyio.move_on_after(interval):
+            with anyio.move_on_after(max(0.0, due - time.monotonic())):
                 await live.flush_soon.wait()
             live.flush_soon.clear()
+            regular = time.monotonic() >= due
+            if regular:
+                due = time.monotonic() + interval
             try:
-                if await flusher.round():
+                if await flusher.round(closing_only=not regular):
                     closed()
             except Exception:
                 log.exception("live flush round failed; will retry")
