@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, text, update
+from sqlalchemy import Connection, Table, delete, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kallrec import timeutil
@@ -42,6 +43,20 @@ def notify_session_ended(conn: Connection, session_id: str) -> None:
         )
 
 
+def _upsert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str], column: str
+) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE (both PostgreSQL and SQLite have it): a heartbeat racing
+    the registration of the same writer updates instead of failing."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(table).values(rows)
+        return pg.on_conflict_do_update(index_elements=keys, set_={column: pg.excluded[column]})
+    lite = sqlite.insert(table).values(rows)
+    return lite.on_conflict_do_update(index_elements=keys, set_={column: lite.excluded[column]})
+
+
 class LiveRepository:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -49,35 +64,16 @@ class LiveRepository:
     # -- writers -----------------------------------------------------------------------------
 
     def register_writer(self, session_id: str, writer: str) -> None:
-        now = timeutil.now()
-        w = t.live_writers
-        with self.db.write() as conn:
-            found = conn.execute(
-                update(w)
-                .where(w.c.session_id == session_id, w.c.writer == writer)
-                .values(seen_at=now)
-            )
-            if found.rowcount == 0:
-                conn.execute(insert(w).values(session_id=session_id, writer=writer, seen_at=now))
+        self.heartbeat([(session_id, writer)])
 
     def heartbeat(self, writers: Sequence[tuple[str, str]]) -> None:
-        """Refreshes every writer of a flush round (adding the rows missing), in one
-        transaction of three statements whatever their number."""
+        """Refreshes (or adds) the rows of every writer of a flush round, in one statement."""
         if not writers:
             return
         now = timeutil.now()
-        w = t.live_writers
-        names = [writer for _, writer in writers]
+        rows = [{"session_id": sid, "writer": writer, "seen_at": now} for sid, writer in writers]
         with self.db.write() as conn:
-            conn.execute(update(w).where(w.c.writer.in_(names)).values(seen_at=now))
-            present = set(conn.execute(select(w.c.writer).where(w.c.writer.in_(names))).scalars())
-            missing = [
-                {"session_id": session_id, "writer": writer, "seen_at": now}
-                for session_id, writer in writers
-                if writer not in present
-            ]
-            if missing:
-                conn.execute(insert(w), missing)
+            conn.execute(_upsert(conn, t.live_writers, rows, ["session_id", "writer"], "seen_at"))
 
     def remove_writer(self, session_id: str, writer: str) -> None:
         w = t.live_writers
