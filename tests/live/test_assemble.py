@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from kallrec.db.live_repository import SegmentRow
-from kallrec.live.assemble import assemble
+from kallrec.live.assemble import MAX_SPAN_SAMPLES, assemble
 from kallrec.live.segments import Extent, SegmentHeader
 from kallrec.storage.memory import MemoryStorage
 
@@ -62,3 +62,17 @@ async def test_a_missing_segment_is_silence_not_a_failed_call(tmp_path: Path) ->
     assert tracks is not None
     (block,) = list(tracks.blocks())
     assert (block["agent"][:800] == 0).all() and (block["agent"][800:] == 100).all()
+
+
+async def test_writers_far_apart_on_the_client_clock_never_make_more_than_12_hours(
+    tmp_path: Path,
+) -> None:
+    store = MemoryStorage()
+    day = 24 * 3600 * 8000
+    rows = [
+        segment(store, "seg_1", [("agent", 0, 800, 100)], (0, 800)),
+        segment(store, "seg_2", [("agent", day, 800, 100)], (day, day + 800)),
+    ]
+    tracks = await assemble(store, rows, tmp_path / "t")
+    assert tracks is not None and tracks.samples == MAX_SPAN_SAMPLES
+    assert (tmp_path / "t" / "agent.pcm").stat().st_size == 1600  # the far one was not written

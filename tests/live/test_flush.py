@@ -13,7 +13,7 @@ from kallrec.audio.mulaw import mulaw_decode, mulaw_encode
 from kallrec.db.models import Session
 from kallrec.live.assemble import assemble
 from kallrec.live.finalize import WritersStillOpen, finalize_session
-from kallrec.live.flush import Flusher
+from kallrec.live.flush import Flusher, register_writer
 from kallrec.live.messages import StreamError
 from kallrec.runtime import Runtime
 from kallrec.storage import ObjectInfo, Storage, StorageError
@@ -202,3 +202,21 @@ async def test_a_writer_taken_for_dead_is_not_waited_for(runtime: Runtime) -> No
 async def _keys(rt: Runtime) -> list[str]:
     root = rt.settings.data_dir / "audio"
     return [str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()]
+
+
+async def test_a_writer_on_another_replica_keeps_the_session_s_limits(runtime: Runtime) -> None:
+    """A reconnect that lands elsewhere starts from what is stored: a chunk an hour past the
+    session's audio is refused there too (not the start of a 1-hour silence)."""
+    session = session_row(runtime)
+    f = flusher(runtime)
+    first, _ = runtime.live.connect(session.id)
+    first.write("agent", EPOCH_MS, chunk(1000))
+    runtime.live.disconnect(session.id)
+    await f.round(closing_only=True)
+
+    again, _ = runtime.live.connect(session.id)  # a new writer, as on another replica
+    await register_writer(runtime.live, runtime.live_repo, session.id)
+    with pytest.raises(StreamError) as refused:
+        again.write("agent", EPOCH_MS + 3_600_000, chunk(1000))
+    assert refused.value.code == "timestamp_out_of_range"
+    again.write("agent", EPOCH_MS + 30_000, chunk(1000))  # within the jump limit: fine

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, text, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from kallrec import timeutil
@@ -147,6 +147,17 @@ class LiveRepository:
                 )
                 for r in rows.mappings()
             ]
+
+    def span(self, session_id: str) -> tuple[int, int] | None:
+        """The first and the furthest sample stored for the session so far, or None."""
+        g = t.live_segments
+        with self.db.read() as conn:
+            row = conn.execute(
+                select(func.min(g.c.start_sample), func.max(g.c.end_sample)).where(
+                    g.c.session_id == session_id
+                )
+            ).one()
+        return None if row[0] is None else (int(row[0]), int(row[1]))
 
     def forget_segments(self, session_id: str, segment_ids: Sequence[str]) -> None:
         g = t.live_segments

@@ -17,20 +17,23 @@ import anyio
 
 from kallrec.db.live_repository import SegmentRow
 from kallrec.live.segments import parse
+from kallrec.live.timeline import MAX_SPAN_MS
 from kallrec.live.tracks import FinishedTracks
 from kallrec.storage import ObjectMissing, Storage
 
 log = logging.getLogger("kallrec.live")
 
 PREFETCH = 8
+MAX_SPAN_SAMPLES = MAX_SPAN_MS * 8
 
 
 class _Files:
     """The speakers' track files being rebuilt, byte 0 at sample ``base`` of the client clock."""
 
-    def __init__(self, directory: Path, base: int) -> None:
+    def __init__(self, directory: Path, base: int, limit: int) -> None:
         self.directory = directory
         self.base = base
+        self.limit = limit  # samples from base
         self.fds: dict[str, int] = {}
 
     def fd(self, speaker: str) -> int:
@@ -45,7 +48,10 @@ class _Files:
         for speaker in header.speakers:
             self.fd(speaker)  # a speaker who was only ever muted still has a (silent) track
         for extent, pcm in extents:
-            os.pwrite(self.fd(extent.speaker), pcm, (extent.start_sample - self.base) * 2)
+            at = extent.start_sample - self.base
+            keep = max(0, min(len(pcm) // 2, self.limit - at))  # nothing past the span's end
+            if keep:
+                os.pwrite(self.fd(extent.speaker), pcm[: keep * 2], at * 2)
 
     def close(self) -> None:
         for fd in self.fds.values():
@@ -60,8 +66,15 @@ async def assemble(
         return None
     base = min(s.start_sample for s in segments)
     end = max(s.end_sample for s in segments)
+    # Each writer holds its chunks to the session's limits (live/timeline.py), from what was
+    # stored when it started; two fresh writers at once could still be far apart on the
+    # client's clock: the recording never spans more than a session may.
+    if end - base > MAX_SPAN_SAMPLES:
+        log.warning("live segments span %d samples; keeping the first 12 hours", end - base)
+        end = base + MAX_SPAN_SAMPLES
+        segments = [s for s in segments if s.start_sample < end]
     await anyio.Path(directory).mkdir(parents=True, exist_ok=True)
-    files = _Files(directory, base)
+    files = _Files(directory, base, end - base)
     try:
         for first in range(0, len(segments), PREFETCH):
             blobs = await _fetch(storage, segments[first : first + PREFETCH])

@@ -244,12 +244,20 @@ class Flusher:
 
 
 async def register_writer(live: LiveSessions, repo: LiveRepository, session_id: str) -> None:
-    """Makes this process's writer of the session known before its first audio, so that a
-    session ended at once still waits for what it flushes."""
+    """Makes this process's writer of the session known before its first audio (so that a
+    session ended at once still waits for what it flushes), and starts its tracks from what
+    other writers stored already (SessionTracks.seed)."""
     writer = live.writer(session_id)
-    if writer is not None and not writer.registered:
+    if writer is None:
+        return
+    if not writer.registered:
         await anyio.to_thread.run_sync(repo.register_writer, session_id, writer.id)
         writer.registered = True
+    if not writer.seeded:
+        writer.seeded = True
+        span = await anyio.to_thread.run_sync(repo.span, session_id)
+        if span is not None:
+            writer.tracks.seed(span[0] // 8, -(-span[1] // 8))
 
 
 async def flush_loop(flusher: Flusher, interval: float, closed: Callable[[], None]) -> None:

@@ -29,6 +29,7 @@ class Writer:
     ended: anyio.Event = field(default_factory=anyio.Event)
     closing: bool = False
     registered: bool = False  # its live_writers row exists
+    seeded: bool = False  # its tracks know what other writers stored (tracks.seed)
 
 
 @dataclass

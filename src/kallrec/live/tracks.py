@@ -55,6 +55,7 @@ class SessionTracks:
         self.timeline = Timeline(directory)
         self._fds: dict[str, int] = {}
         self._end_bytes = self._longest_file()
+        self._known_end_ms = 0  # the furthest audio other writers stored (seed())
         self.dirty = False
         # Written since the last take(): byte ranges per speaker (sorted, merged), and the span
         # (data and muted time alike) in bytes of the track files.
@@ -191,7 +192,16 @@ class SessionTracks:
     def _end_ms(self) -> int:
         origin = self.timeline.origin
         assert origin is not None
-        return max(origin.start_ms, origin.base_ms + self._end_bytes // BYTES_PER_MS)
+        end = max(origin.start_ms, origin.base_ms + self._end_bytes // BYTES_PER_MS)
+        return max(end, self._known_end_ms)
+
+    def seed(self, start_ms: int, end_ms: int) -> None:
+        """Starts these tracks from what other writers already stored of the session (its start
+        and furthest point, client clock), so the limits on where a chunk may land hold for
+        the session as a whole, whichever replica each chunk reaches."""
+        if self.timeline.origin is None:
+            self.timeline.establish(start_ms)
+        self._known_end_ms = max(self._known_end_ms, end_ms)
 
     def _fd(self, speaker: str) -> int:
         fd = self._fds.get(speaker)
