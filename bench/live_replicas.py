@@ -129,7 +129,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="kallrec-live-bench-") as tmp:
-        results = [one_run(flush, args.calls, args.seconds, Path(tmp)) for flush in (1.0, 10.0)]
+        base = Path(tmp)
+        results = [
+            one_run(1.0, args.calls, args.seconds, base, reconnect=5.0, verify=True),
+            one_run(1.0, args.calls, args.seconds, base, reconnect=0.0, verify=False),
+            one_run(10.0, args.calls, args.seconds, base, reconnect=0.0, verify=False),
+        ]
     json.dump(results, sys.stdout, indent=2)
     print()
 
