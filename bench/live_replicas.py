@@ -86,7 +86,8 @@ def one_run(
         key = replicas[0].create_key("bench", mode="test")
         roots = [r.proc.pid for r in replicas if r.proc is not None]
         cpu_before, pg_before = cpu_seconds([p for r in roots for p in tree(r)]), _postgres_cpu()
-        opts = Options(nginx.base_url, key, calls, seconds, 100, 1.0, -1, 5.0, reconnect_every=5.0)
+        verify_calls = -1 if verify else 0  # -1: all of them
+        opts = Options(nginx.base_url, key, calls, seconds, 100, 1.0, verify_calls, 5.0, reconnect)
         started = time.perf_counter()
         summary = summarize(run(opts))
         wall = time.perf_counter() - started

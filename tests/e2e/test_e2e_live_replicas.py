@@ -271,7 +271,6 @@ def test_live_calls_across_three_replicas_survive_reconnects_a_kill_and_a_store_
     # Started together on one new database: one demo, not three.
     assert cluster.sql("SELECT count(*) FROM organizations WHERE name = 'demo'") == [(1,)]
     key = cluster.replicas[0].create_key("acme", mode="test")
-    victim = cluster.replicas[2]
     moto = cluster.s3._proc  # type: ignore[attr-defined]
     assert moto is not None
 
@@ -283,9 +282,21 @@ def test_live_calls_across_three_replicas_survive_reconnects_a_kill_and_a_store_
     api_end = end_through_another_replica(cluster, key)
     events: list[str] = []
 
+    def busiest() -> Server:
+        """The replica that took the most of the calls' latest connects."""
+        ids = [call.session["id"] for call in calls]
+        nodes = [
+            row[0] or ""
+            for row in cluster.sql("SELECT stream_node FROM sessions WHERE id = ANY(%s)", ids)
+        ]
+        return max(cluster.replicas, key=lambda r: sum(n.endswith(_data(r)) for n in nodes))
+
+    victim: list[Server] = []
+
     def faults() -> None:
         time.sleep(6.0)
-        victim.kill9()  # mid-call, while some calls stream to it
+        victim.append(busiest())
+        victim[0].kill9()  # mid-call, while calls stream to it
         events.append("killed")
         time.sleep(3.0)
         os.kill(moto.pid, signal.SIGSTOP)  # the store stops answering mid-call...
@@ -293,7 +304,7 @@ def test_live_calls_across_three_replicas_survive_reconnects_a_kill_and_a_store_
         time.sleep(5.0)
         os.kill(moto.pid, signal.SIGCONT)  # ...for 5 s
         events.append("store back")
-        victim.start()  # comes back: must not resurrect anything
+        victim[0].start()  # comes back: must not resurrect anything
         events.append("restarted")
 
     async def run() -> None:
@@ -325,14 +336,11 @@ def test_live_calls_across_three_replicas_survive_reconnects_a_kill_and_a_store_
     for call in calls:
         assert call.ended is not None and call.ended["type"] == "session.ended"
         if call.index % 2 == 0:  # ended through a replica without the socket: NOTIFY, not a poll
-            assert call.end_latency is not None and call.end_latency < 3.0, call.end_latency
+            assert call.end_latency is not None and call.end_latency < 4.0, call.end_latency
     assert idle.ended is not None
 
-    print("connections", [c.connections for c in calls], "dropped", [c.dropped for c in calls])
-    print("end latency", [c.end_latency for c in calls], "idle", idle.ended, idle.dropped)
     for call in calls:
         lost = check_recording(cluster, key, call, LOST_WINDOWS_ALLOWED if call.dropped else 1)
-        print("lost", call.index, lost)
         if not call.dropped:
             assert lost == {"agent": 0, "customer": 0} or max(lost.values()) <= 1, lost
     idle_recs = recordings_ready(cluster, key, idle.session["id"])
