@@ -7,8 +7,8 @@ the conversion cache all name keys through these functions.
 * ``staging/<recording_id>.pcm`` an import's decoded PCM, until its job encodes it;
 * ``staging/<recording_id>-<stg_id>.pcm`` a live call's PCM, one per finalization attempt;
 * ``converted/<recording_id>/<sample_rate>.<ext>`` a kept conversion (converted.py);
-* ``live/<session_id>/<segment_id>.seg`` a live call's audio as flushed while it streams
-  (live/segments.py), until its session is finalized.
+* ``live/<pack_id>.seg`` live calls' audio as one process flushed it in one round (the
+  segments of its calls, live/segments.py), until every one of those calls is finalized.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def live_staging_key(recording_id: str) -> str:
     return f"staging/{recording_id}-{ids.new_id('stg')}.pcm"
 
 
-def live_segment_key(session_id: str, segment_id: str) -> str:
-    return f"live/{session_id}/{segment_id}.seg"
+def live_pack_key(pack_id: str) -> str:
+    return f"live/{pack_id}.seg"
 
 
 def converted_key(recording_id: str, fmt: str, sample_rate: int) -> str:

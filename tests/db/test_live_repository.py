@@ -34,16 +34,40 @@ def test_segments_of_a_finalized_session_are_refused(db: Database) -> None:
     session = new_session(org.id)
     repo.insert_session(session)
 
-    def row(seg_id: str) -> SegmentRow:
-        return SegmentRow(seg_id, session.id, "wrt_1", f"live/{session.id}/{seg_id}.seg", 0, 8, 16)
+    def row(seg_id: str, session_id: str = session.id) -> SegmentRow:
+        return SegmentRow(seg_id, session_id, "wrt_1", "ignored", 0, 0, 8, 16)
 
-    assert live.add_segments([row("seg_1")]) == set()
+    assert live.add_segments("live/lsp_1.seg", [row("seg_1")]) == set()
     repo.end_session(org.id, False, session.id)
     repo.finalize_session(session.id, [])
-    assert live.add_segments([row("seg_2")]) == {"seg_2"}
-    assert [s.id for s in live.segments(session.id)] == ["seg_1"]
+    # Nobody's object: to the reaper at once.
+    assert live.add_segments("live/lsp_2.seg", [row("seg_2")]) == {"seg_2"}
+    assert [(s.id, s.storage_key) for s in live.segments(session.id)] == [
+        ("seg_1", "live/lsp_1.seg")
+    ]
+    assert repo.files_to_remove(float("inf")) == ["live/lsp_2.seg"]
     # An unknown session's too.
-    assert live.add_segments([SegmentRow("seg_3", "sess_none", "w", "k", 0, 8, 16)]) == {"seg_3"}
+    assert live.add_segments("live/lsp_3.seg", [row("seg_3", "sess_none")]) == {"seg_3"}
+
+
+def test_a_packed_object_goes_with_the_last_of_its_sessions(db: Database) -> None:
+    repo, live = Repository(db), LiveRepository(db)
+    org, _ = repo.ensure_org("acme", 30)
+    first, second = new_session(org.id), new_session(org.id)
+    repo.insert_session(first)
+    repo.insert_session(second)
+    pack = [
+        SegmentRow("seg_1", first.id, "w1", "", 0, 0, 8, 16),
+        SegmentRow("seg_2", second.id, "w2", "", 16, 0, 8, 16),
+    ]
+    assert live.add_segments("live/lsp_1.seg", pack) == set()
+    live.add_segments("live/lsp_2.seg", [SegmentRow("seg_3", first.id, "w1", "", 0, 8, 16, 16)])
+
+    live.forget_segments(first.id)
+    assert repo.files_to_remove(float("inf")) == ["live/lsp_2.seg"]  # only first's
+    assert [s.byte_offset for s in live.segments(second.id)] == [16]
+    live.forget_segments(second.id)
+    assert sorted(repo.files_to_remove(float("inf"))) == ["live/lsp_1.seg", "live/lsp_2.seg"]
 
 
 def test_writers_are_active_until_removed_or_stale(db: Database) -> None:

@@ -81,6 +81,7 @@ TABLES_ADDED_AFTER_BASELINE = (
     "conversion_pins",
     # 0008: live calls on any replica.
     "live_segments",
+    "live_objects",
     "live_writers",
     "first_start_claims",
 )

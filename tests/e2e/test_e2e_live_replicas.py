@@ -361,4 +361,8 @@ def test_live_calls_across_three_replicas_survive_reconnects_a_kill_and_a_store_
             assert cluster.ready_events(rec_id["id"]) == 1
     assert cluster.sql("SELECT count(*) FROM live_segments") == [(0,)]
     assert cluster.sql("SELECT count(*) FROM live_writers") == [(0,)]
+    # The packed segment objects go with the file reaper (every second here).
+    deadline = time.monotonic() + 20
+    while cluster.stored("live/") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert cluster.stored("live/") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,9 +28,12 @@ def segment(
         tuple(Extent(sp, start, n) for sp, start, n, _ in extents),
     )
     pcm = b"".join(np.full(n, v, dtype="<i2").tobytes() for _, _, n, v in extents)
-    key = f"live/sess_1/{seg_id}.seg"
-    store.objects[key] = header.to_bytes() + pcm
-    return SegmentRow(seg_id, "sess_1", "w", key, span[0], span[1], len(pcm))
+    # Every segment in one packed object, behind what is there already.
+    key = "live/lsp_1.seg"
+    blob = header.to_bytes() + pcm
+    offset = len(store.objects.get(key, b""))
+    store.objects[key] = store.objects.get(key, b"") + blob
+    return SegmentRow(seg_id, "sess_1", "w", key, offset, span[0], span[1], len(blob))
 
 
 async def test_the_later_segment_wins_where_two_writers_overlap(tmp_path: Path) -> None:
@@ -57,7 +61,7 @@ async def test_a_missing_segment_is_silence_not_a_failed_call(tmp_path: Path) ->
         segment(store, "seg_1", [("agent", 0, 800, 100)], (0, 800)),
         segment(store, "seg_2", [("agent", 800, 800, 100)], (800, 1600)),
     ]
-    del store.objects[rows[0].storage_key]
+    rows[0] = replace(rows[0], storage_key="live/lsp_gone.seg")  # removed by hand
     tracks = await assemble(store, rows, tmp_path / "t")
     assert tracks is not None
     (block,) = list(tracks.blocks())

@@ -11,6 +11,7 @@ import pytest
 
 from kallrec.audio.mulaw import mulaw_decode, mulaw_encode
 from kallrec.db.models import Session
+from kallrec.lifecycle import reap_files
 from kallrec.live.assemble import assemble
 from kallrec.live.finalize import WritersStillOpen, finalize_session
 from kallrec.live.flush import Flusher, register_writer
@@ -105,7 +106,7 @@ async def test_a_store_outage_is_spooled_on_disk_and_caught_up(runtime: Runtime)
             tracks.write("customer", EPOCH_MS + ms, chunk(3000))
         await f.round()
     assert runtime.live_repo.segments(session.id) == []
-    assert f.stats.failures >= 3 and len(runtime.live.pending) == 3
+    assert f.stats.failures >= 3 and len(runtime.live.pending) == 3  # one pack per round
     assert sum(p.path.stat().st_size for p in runtime.live.pending) == f.spooled_bytes
 
     store.down = False
@@ -183,8 +184,10 @@ async def test_finalizing_waits_for_a_live_writer_and_reads_its_segments(
     recordings = runtime.repo.live_recordings(session.id)
     assert {r.channel for r in recordings} == {"mixed"}
     assert all(r.staging_key for r in recordings)
-    # Finalized: its segments and their objects are gone.
+    # Finalized: its segments are gone, and its packed object goes to the reaper.
     assert runtime.live_repo.segments(session.id) == []
+    assert [k for k in runtime.repo.files_to_remove(float("inf")) if k.startswith("live/")]
+    await reap_files(runtime)
     assert not [k for k in await _keys(runtime) if k.startswith("live/")]
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kallrec import timeutil
 from kallrec.db import schema as t
-from kallrec.db.engine import Database
+from kallrec.db.engine import Database, locking
 
 # The channel `NOTIFY` carries ended session ids on (PostgreSQL): live/notify.py listens on it.
 SESSION_ENDED_CHANNEL = "kallrec_session_ended"
@@ -26,7 +26,8 @@ class SegmentRow:
     id: str
     session_id: str
     writer: str
-    storage_key: str
+    storage_key: str  # the packed object
+    byte_offset: int  # where the segment starts in it
     start_sample: int
     end_sample: int
     size: int
@@ -55,6 +56,17 @@ def _upsert(
         return pg.on_conflict_do_update(index_elements=keys, set_={column: pg.excluded[column]})
     lite = sqlite.insert(table).values(rows)
     return lite.on_conflict_do_update(index_elements=keys, set_={column: lite.excluded[column]})
+
+
+def _reap(conn: Connection, keys: Sequence[str], when: float) -> None:
+    """Hands objects to the file reaper (``lifecycle.reap_files`` removes them)."""
+    fr = t.file_reaper
+    present = set(
+        conn.execute(select(fr.c.storage_key).where(fr.c.storage_key.in_(list(keys)))).scalars()
+    )
+    rows = [{"storage_key": k, "remove_after": when} for k in keys if k not in present]
+    if rows:
+        conn.execute(insert(fr), rows)
 
 
 class LiveRepository:
@@ -90,45 +102,45 @@ class LiveRepository:
 
     # -- segments ----------------------------------------------------------------------------
 
-    def add_segments(self, rows: Sequence[SegmentRow]) -> set[str]:
-        """Indexes uploaded segments, in one transaction; returns the ids refused because their
-        session was finalized meanwhile (a writer that was paused past its heartbeat: its
-        objects must be removed, they will never be read)."""
+    def add_segments(self, storage_key: str, rows: Sequence[SegmentRow]) -> set[str]:
+        """Indexes the segments of one uploaded packed object, in one transaction; returns the
+        ids refused because their session was finalized meanwhile (a writer that was paused
+        past its heartbeat: never read) or is unknown. When all of them are refused, the object
+        is nobody's: it goes to the file reaper at once."""
         if not rows:
             return set()
         now = timeutil.now()
         s = t.sessions
         with self.db.write() as conn:
             wanted = {row.session_id for row in rows}
-            done = set(
+            open_sessions = set(
                 conn.execute(
-                    select(s.c.id).where(s.c.id.in_(wanted), s.c.finalized_at.is_not(None))
+                    select(s.c.id).where(s.c.id.in_(wanted), s.c.finalized_at.is_(None))
                 ).scalars()
             )
-            # Unknown sessions (deleted? never existed) are refused as well.
-            known = set(conn.execute(select(s.c.id).where(s.c.id.in_(wanted))).scalars())
-            refused = {
-                row.id for row in rows if row.session_id in done or row.session_id not in known
-            }
-            accepted = [row for row in rows if row.id not in refused]
-            if accepted:
-                conn.execute(
-                    insert(t.live_segments),
-                    [
-                        {
-                            "id": row.id,
-                            "session_id": row.session_id,
-                            "writer": row.writer,
-                            "storage_key": row.storage_key,
-                            "start_sample": row.start_sample,
-                            "end_sample": row.end_sample,
-                            "size": row.size,
-                            "created_at": now,
-                        }
-                        for row in accepted
-                    ],
-                )
-            return refused
+            accepted = [row for row in rows if row.session_id in open_sessions]
+            if not accepted:
+                _reap(conn, [storage_key], now)
+                return {row.id for row in rows}
+            conn.execute(insert(t.live_objects).values(storage_key=storage_key, created_at=now))
+            conn.execute(
+                insert(t.live_segments),
+                [
+                    {
+                        "id": row.id,
+                        "session_id": row.session_id,
+                        "writer": row.writer,
+                        "storage_key": storage_key,
+                        "byte_offset": row.byte_offset,
+                        "start_sample": row.start_sample,
+                        "end_sample": row.end_sample,
+                        "size": row.size,
+                        "created_at": now,
+                    }
+                    for row in accepted
+                ],
+            )
+            return {row.id for row in rows if row.session_id not in open_sessions}
 
     def segments(self, session_id: str) -> list[SegmentRow]:
         """The session's segments in the order they are applied (id: the order they were cut)."""
@@ -141,6 +153,7 @@ class LiveRepository:
                     r["session_id"],
                     r["writer"],
                     r["storage_key"],
+                    r["byte_offset"],
                     r["start_sample"],
                     r["end_sample"],
                     r["size"],
@@ -159,12 +172,42 @@ class LiveRepository:
             ).one()
         return None if row[0] is None else (int(row[0]), int(row[1]))
 
-    def forget_segments(self, session_id: str, segment_ids: Sequence[str]) -> None:
-        g = t.live_segments
+    def forget_segments(self, session_id: str) -> None:
+        """Drops a finalized session's segments and writers; a packed object none of whose
+        segments is left goes to the file reaper. Its ``live_objects`` row is locked first
+        (PostgreSQL), so two sessions sharing an object, finalized at the same moment, cannot
+        both leave it to the other."""
+        g, o = t.live_segments, t.live_objects
+        now = timeutil.now()
         with self.db.write() as conn:
-            conn.execute(
-                delete(g).where(g.c.session_id == session_id, g.c.id.in_(list(segment_ids)))
+            keys = sorted(
+                set(
+                    conn.execute(
+                        select(g.c.storage_key).where(g.c.session_id == session_id)
+                    ).scalars()
+                )
             )
+            if keys:
+                conn.execute(
+                    locking(
+                        select(o.c.storage_key)
+                        .where(o.c.storage_key.in_(keys))
+                        .order_by(o.c.storage_key),
+                        conn,
+                        skip_locked=False,
+                    )
+                ).all()
+            conn.execute(delete(g).where(g.c.session_id == session_id))
+            if keys:
+                still_used = set(
+                    conn.execute(
+                        select(g.c.storage_key).where(g.c.storage_key.in_(keys)).distinct()
+                    ).scalars()
+                )
+                unused = [key for key in keys if key not in still_used]
+                if unused:
+                    conn.execute(delete(o).where(o.c.storage_key.in_(unused)))
+                    _reap(conn, unused, now)
             conn.execute(delete(t.live_writers).where(t.live_writers.c.session_id == session_id))
 
     def postpone_job(self, job_id: str, delay: float) -> None:

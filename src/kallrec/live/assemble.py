@@ -1,10 +1,11 @@
 """A session's tracks rebuilt from its segments in storage, on whichever replica finalizes it.
 
-Segments are fetched a few at a time (``PREFETCH``; each holds about one flush interval of audio,
-at most MAX_SEGMENT_BYTES) and written, in the order they were cut, at their place in one local
-file per speaker: the later segment wins where two overlap (two sockets on two replicas for the
-same speaker at once: the last writer per time range). Memory stays that of a few segments
-whatever the length of the call; the files are the same sparse tracks finalizing always read.
+Segments are fetched a few at a time (``PREFETCH``; each a byte range of a packed object, about
+one flush interval of one call's audio, at most MAX_SEGMENT_BYTES) and written, in the order
+they were cut, at their place in one local file per speaker: the later segment wins where two
+overlap (two sockets on two replicas for the same speaker at once: the last writer per time
+range). Memory stays that of a few segments whatever the length of the call; the files are the
+same sparse tracks finalizing always read.
 """
 
 from __future__ import annotations
@@ -98,9 +99,12 @@ async def _fetch(storage: Storage, batch: list[SegmentRow]) -> list[bytes | None
     """The batch's objects, fetched concurrently; None for one that is missing."""
     blobs: list[bytes | None] = [None] * len(batch)
 
-    async def fetch(i: int, key: str) -> None:
+    async def fetch(i: int, segment: SegmentRow) -> None:
+        key = segment.storage_key
         try:
-            blobs[i] = await storage.read_all(key)
+            blobs[i] = await storage.read_range(
+                key, segment.byte_offset, segment.byte_offset + segment.size
+            )
         except ObjectMissing:
             # Removed by hand, or by a bucket rule: its audio is silence, the call is still
             # recorded.
@@ -108,5 +112,5 @@ async def _fetch(storage: Storage, batch: list[SegmentRow]) -> list[bytes | None
 
     async with anyio.create_task_group() as tg:
         for i, segment in enumerate(batch):
-            tg.start_soon(fetch, i, segment.storage_key)
+            tg.start_soon(fetch, i, segment)
     return blobs

@@ -30,7 +30,6 @@ from typing import TYPE_CHECKING
 import anyio
 
 from kallrec import ids, timeutil
-from kallrec.db.live_repository import SegmentRow
 from kallrec.db.models import Session
 from kallrec.db.repository import NewRecording, live_channels
 from kallrec.events import recording_event
@@ -47,7 +46,6 @@ if TYPE_CHECKING:
 NO_AUDIO = "no_audio"
 # How soon a finalize job that waits for live writers looks again.
 WRITERS_RECHECK_SECONDS = 0.5
-DELETE_CONCURRENCY = 16
 
 
 class WritersStillOpen(Exception):
@@ -136,7 +134,7 @@ async def finalize_session(rt: Runtime, session_id: str) -> None:
         finally:
             await anyio.to_thread.run_sync(remove_tracks, work)
     rt.live.forget(session_id)
-    await _remove_segments(rt, session_id, segments)
+    await _remove_segments(rt, session_id)
     await anyio.to_thread.run_sync(remove_tracks, legacy)
 
 
@@ -171,19 +169,8 @@ async def _finalize(rt: Runtime, session: Session, tracks: FinishedTracks | None
         rt.jobs_wakeup()
 
 
-async def _remove_segments(rt: Runtime, session_id: str, segments: list[SegmentRow]) -> None:
-    """The segments are no longer needed once the session is finalized: objects first, then
-    their rows (a crash in between leaves rows whose objects are gone: deleting again is
-    harmless, and the job runs again until it finishes)."""
-    limiter = anyio.CapacityLimiter(DELETE_CONCURRENCY)
-
-    async def delete(key: str) -> None:
-        async with limiter:
-            await rt.storage.delete(key)
-
-    async with anyio.create_task_group() as tg:
-        for segment in segments:
-            tg.start_soon(delete, segment.storage_key)
-    await anyio.to_thread.run_sync(
-        rt.live_repo.forget_segments, session_id, [segment.id for segment in segments]
-    )
+async def _remove_segments(rt: Runtime, session_id: str) -> None:
+    """The segments are no longer needed once the session is finalized: their rows go, and each
+    packed object none of whose segments is left goes to the file reaper (it may hold other
+    calls' segments, which are still needed)."""
+    await anyio.to_thread.run_sync(rt.live_repo.forget_segments, session_id)

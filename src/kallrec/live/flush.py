@@ -3,12 +3,14 @@
 Each round:
 
 1. heartbeat: one statement refreshes ``live_writers.seen_at`` of every writer held here;
-2. cut: every writer's audio received since the last round becomes one segment, written to this
-   process's spool (local disk) first;
-3. upload: every spooled segment goes to storage (concurrently, each bounded in time), keyed by
-   its id, so a retry after a timeout rewrites the same object;
-4. index: the uploaded ones are added to ``live_segments`` in one transaction; then their ranges'
-   disk space in the track files is given back;
+2. cut: every writer's audio received since the last round becomes one segment; the round's
+   segments are packed into one file in this process's spool (local disk): one object per
+   process per round, whatever its number of calls (one PUT, not one per call);
+3. upload: every spooled pack goes to storage (bounded in time), keyed by its id, so a retry
+   after a timeout rewrites the same object;
+4. index: each uploaded pack's segments are added to ``live_segments`` (and the pack to
+   ``live_objects``) in one transaction; then their ranges' disk space in the track files is
+   given back;
 5. closing writers (their last connection went) with nothing left are removed: files, row.
 
 A storage outage leaves segments in the spool; they go up, in order of their ids, once storage
@@ -32,11 +34,11 @@ import anyio
 from kallrec import ids
 from kallrec.db.live_repository import LiveRepository, SegmentRow
 from kallrec.live.messages import StreamError
-from kallrec.live.registry import LiveSessions, Pending, Writer
+from kallrec.live.registry import LiveSessions, Pending, Piece, Writer
 from kallrec.live.segments import MAX_SEGMENT_BYTES
 from kallrec.live.tracks import Cut
 from kallrec.metrics import Metrics
-from kallrec.object_keys import live_segment_key
+from kallrec.object_keys import live_pack_key
 from kallrec.storage import Storage, StorageError
 
 log = logging.getLogger("kallrec.live")
@@ -99,7 +101,7 @@ class Flusher:
         go, so finalizing need not wait for their heartbeat to run out."""
         await self.round()
         for w in self.live.writers():
-            if w.tracks.unflushed or any(p.writer is w for p in self.live.pending):
+            if w.tracks.unflushed or any(p.holds(w) for p in self.live.pending):
                 log.error("stopping with unsaved live audio of session %s", w.session_id)
                 continue
             with contextlib.suppress(Exception):
@@ -128,33 +130,35 @@ class Flusher:
             w.tracks.refusal = REFUSED if over else None
         if over:
             return
-        cuts: list[tuple[Writer, Cut, str, Path]] = []
+        cuts: list[tuple[Writer, Cut, str]] = []
         for w in writers:
             cut = w.tracks.take(w.session_id, MAX_SEGMENT_BYTES)
             if cut is not None:
-                segment_id = ids.new_id("seg")
-                cuts.append((w, cut, segment_id, self.spool / f"{segment_id}.seg"))
+                cuts.append((w, cut, ids.new_id("seg")))
         if not cuts:
             return
+        pack_id = ids.new_id("lsp")
+        path = self.spool / f"{pack_id}.seg"
 
-        def write_all() -> list[int | BaseException]:
+        def write_pack() -> list[tuple[int, int]]:
             self.spool.mkdir(parents=True, exist_ok=True)
-            sizes: list[int | BaseException] = []
-            for _, cut, _, path in cuts:
-                try:
-                    sizes.append(cut.write(path))
-                except OSError as exc:
-                    sizes.append(exc)
-            return sizes
+            with path.open("wb") as out:
+                return [(out.tell(), cut.write(out)) for _, cut, _ in cuts]
 
-        sizes = await anyio.to_thread.run_sync(write_all)
-        for (w, cut, segment_id, path), size in zip(cuts, sizes, strict=True):
-            if isinstance(size, BaseException):
-                log.error("could not spool live audio of %s: %s", w.session_id, size)
+        try:
+            placed = await anyio.to_thread.run_sync(write_pack)
+        except OSError as exc:
+            log.error("could not spool live audio: %s", exc)
+            for w, cut, _ in cuts:
                 w.tracks.untake(cut)
-                continue
-            key = live_segment_key(w.session_id, segment_id)
-            self.live.pending.append(Pending(w, segment_id, key, path, size, cut))
+            path.unlink(missing_ok=True)
+            return
+        pieces = [
+            Piece(w, segment_id, cut, offset, size)
+            for (w, cut, segment_id), (offset, size) in zip(cuts, placed, strict=True)
+        ]
+        size = sum(piece.size for piece in pieces)
+        self.live.pending.append(Pending(live_pack_key(pack_id), path, size, pieces))
 
     async def _upload(self) -> None:
         waiting = [p for p in self.live.pending if not p.uploaded]
@@ -177,46 +181,46 @@ class Flusher:
             for p in waiting:
                 tg.start_soon(upload, p)
         if failed:
-            self._failed(len(failed), f"could not store {len(failed)} live segment(s): {failed[0]}")
+            self._failed(len(failed), f"could not store {len(failed)} live pack(s): {failed[0]}")
 
     async def _index(self) -> None:
-        done = [p for p in self.live.pending if p.uploaded]
-        if not done:
-            return
-        rows = [
-            SegmentRow(
-                p.segment_id,
-                p.writer.session_id,
-                p.writer.id,
-                p.key,
-                p.cut.header.span_start,
-                p.cut.header.span_end,
-                p.size,
-            )
-            for p in done
-        ]
-        try:
-            refused = await anyio.to_thread.run_sync(self.repo.add_segments, rows)
-        except Exception as exc:
-            self._failed(len(rows), f"could not index {len(rows)} live segment(s): {exc}")
-            return
-        if self.metrics is not None:
-            self.metrics.live_segments.inc(len(done))
-            self.metrics.live_segment_bytes.inc(sum(p.size for p in done))
-        for p in done:
+        for p in [p for p in self.live.pending if p.uploaded]:
+            rows = [
+                SegmentRow(
+                    piece.segment_id,
+                    piece.writer.session_id,
+                    piece.writer.id,
+                    p.key,
+                    piece.offset,
+                    piece.cut.header.span_start,
+                    piece.cut.header.span_end,
+                    piece.size,
+                )
+                for piece in p.pieces
+            ]
+            try:
+                refused = await anyio.to_thread.run_sync(self.repo.add_segments, p.key, rows)
+            except Exception as exc:
+                self._failed(len(rows), f"could not index {len(rows)} live segment(s): {exc}")
+                return
             self.live.pending.remove(p)
-            p.writer.tracks.release(p.cut)
-            self.stats.segments += 1
+            for piece in p.pieces:
+                piece.writer.tracks.release(piece.cut)
+            self.stats.segments += len(rows)
             self.stats.bytes += p.size
-            if p.segment_id in refused:
-                # Its session was finalized without it (this writer was taken for dead).
-                log.warning("live segment %s came after its session was finalized", p.key)
-                await self.storage.delete(p.key)
+            if self.metrics is not None:
+                self.metrics.live_segments.inc(len(rows))
+                self.metrics.live_segment_bytes.inc(p.size)
+            if refused:
+                # Their sessions were finalized without them (their writer was taken for dead).
+                log.warning(
+                    "%d live segment(s) came after their session was finalized", len(refused)
+                )
 
     async def _close_finished(self) -> int:
         closed = 0
         for w in list(self.live.closing):
-            if w.tracks.unflushed or any(p.writer is w for p in self.live.pending):
+            if w.tracks.unflushed or any(p.holds(w) for p in self.live.pending):
                 continue
             try:
                 await anyio.to_thread.run_sync(self.repo.remove_writer, w.session_id, w.id)

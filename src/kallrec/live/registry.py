@@ -33,16 +33,28 @@ class Writer:
 
 
 @dataclass
-class Pending:
-    """A segment cut and written to the local spool, not yet in storage and the index."""
+class Piece:
+    """One writer's segment inside a pack."""
 
     writer: Writer
     segment_id: str
+    cut: Cut
+    offset: int
+    size: int
+
+
+@dataclass
+class Pending:
+    """One round's segments, packed in one spool file: not yet in storage and the index."""
+
     key: str
     path: Path
     size: int
-    cut: Cut
+    pieces: list[Piece]
     uploaded: bool = False
+
+    def holds(self, writer: Writer) -> bool:
+        return any(piece.writer is writer for piece in self.pieces)
 
 
 class FlushStats:

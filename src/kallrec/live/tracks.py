@@ -29,7 +29,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from kallrec.live.messages import StreamError
 from kallrec.live.segments import Extent, SegmentHeader
@@ -244,9 +244,10 @@ class Cut:
     def pcm_bytes(self) -> int:
         return sum(end - start for _, start, end in self.ranges)
 
-    def write(self, dest: Path) -> int:
-        """Writes the segment object to ``dest`` (off the event loop); returns its size."""
-        with dest.open("wb") as out, contextlib.ExitStack() as stack:
+    def write(self, out: BinaryIO) -> int:
+        """Appends the segment to ``out`` (off the event loop); returns its size."""
+        began = out.tell()
+        with contextlib.ExitStack() as stack:
             out.write(self.header.to_bytes())
             fds: dict[str, int] = {}
             for speaker, start, end in self.ranges:
@@ -256,7 +257,7 @@ class Cut:
                 data = os.pread(fds[speaker], end - start, start)
                 # A file shorter than what was written cannot happen; zeros keep the layout.
                 out.write(data.ljust(end - start, b"\0"))
-            return out.tell()
+        return out.tell() - began
 
 
 def _add_range(ranges: list[list[int]], start: int, end: int) -> None:

@@ -1,8 +1,11 @@
 """Live calls on any replica (issue 17).
 
 * ``live_segments``: the index of a live call's audio as it is flushed to storage, a segment
-  (one object, both speakers) every ~second from whichever replica holds the stream. Applied in
-  id order when finalizing: the later segment wins where two overlap.
+  (both speakers) every ~second from whichever replica holds the stream, at a byte range of a
+  packed object (one object per process per flush round, whatever its number of calls).
+  Applied in id order when finalizing: the later segment wins where two overlap.
+* ``live_objects``: those packed objects; one is removed (through the file reaper) when the
+  last of its segments is forgotten.
 * ``live_writers``: which process is still holding (and flushing) a session's audio, with its
   last heartbeat; the finalize job waits for them, or for their heartbeat to go stale.
 * ``first_start_claims``: one row per one-time installation task (the demo organization), so
@@ -36,12 +39,19 @@ def upgrade() -> None:
         sa.Column("session_id", sa.String(), nullable=False),
         sa.Column("writer", sa.String(), nullable=False),
         sa.Column("storage_key", sa.String(), nullable=False),
+        sa.Column("byte_offset", sa.BigInteger(), nullable=False),
         sa.Column("start_sample", sa.BigInteger(), nullable=False),
         sa.Column("end_sample", sa.BigInteger(), nullable=False),
         sa.Column("size", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
     )
     op.create_index("ix_live_segments_session", "live_segments", ["session_id", "id"])
+    op.create_index("ix_live_segments_object", "live_segments", ["storage_key"])
+    op.create_table(
+        "live_objects",
+        sa.Column("storage_key", sa.String(), primary_key=True),
+        sa.Column("created_at", sa.Float(), nullable=False),
+    )
     op.create_table(
         "live_writers",
         sa.Column("session_id", sa.String(), primary_key=True),
@@ -58,5 +68,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("first_start_claims")
     op.drop_table("live_writers")
+    op.drop_table("live_objects")
+    op.drop_index("ix_live_segments_object", table_name="live_segments")
     op.drop_index("ix_live_segments_session", table_name="live_segments")
     op.drop_table("live_segments")
