@@ -130,6 +130,7 @@ async def flush_live_audio(rt: Runtime) -> None:
         rt.scratch / "spool",
         rt.settings.live_spool_max_bytes,
         rt.metrics,
+        heartbeat_every=rt.settings.live_writer_timeout_seconds / 4,
     )
     await flush_loop(flusher, rt.settings.live_flush_seconds, rt.jobs_wakeup)
 

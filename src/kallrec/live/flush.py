@@ -2,7 +2,8 @@
 
 Each round:
 
-1. heartbeat: one statement refreshes ``live_writers.seen_at`` of every writer held here;
+1. heartbeat (every quarter of ``live_writer_timeout_seconds``): one statement refreshes
+   ``live_writers.seen_at`` of every writer held here;
 2. cut: every writer's audio received since the last round becomes one segment; the round's
    segments are packed into one file in this process's spool (local disk): one object per
    process per round, whatever its number of calls (one PUT, not one per call);
@@ -68,6 +69,7 @@ class Flusher:
         spool: Path,
         spool_max_bytes: int,
         metrics: Metrics | None = None,
+        heartbeat_every: float = 0.0,
     ) -> None:
         self.live = live
         self.repo = repo
@@ -76,6 +78,10 @@ class Flusher:
         self.spool_max_bytes = spool_max_bytes
         self.stats = live.stats
         self.metrics = metrics
+        # Writers are refreshed this often (a quarter of their timeout), not every round: a
+        # round's own statements stay few (new writers register when their socket opens).
+        self.heartbeat_every = heartbeat_every
+        self._last_heartbeat = -float("inf")
 
     @property
     def spooled_bytes(self) -> int:
@@ -87,7 +93,8 @@ class Flusher:
         ``closing_only``: a writer just lost its last connection; only the closing writers are
         cut (the others wait for their regular round: one segment per interval per call)."""
         writers = list(self.live.closing) if closing_only else self.live.writers()
-        if not closing_only:
+        if not closing_only and time.monotonic() - self._last_heartbeat >= self.heartbeat_every:
+            self._last_heartbeat = time.monotonic()
             await self._heartbeat(writers)
         await self._cut(writers)
         await self._upload()
