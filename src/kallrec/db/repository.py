@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from kallrec import ids, timeutil
 from kallrec.db import schema as t
 from kallrec.db.engine import Database, locking
+from kallrec.db.live_repository import notify_session_ended
 from kallrec.db.models import ApiKey, Job, Organization, Recording, Session
 from kallrec.object_keys import converted_keys
 
@@ -343,8 +344,8 @@ class Repository:
                     conn, session, placeholders, now, source="live", process=False
                 )
                 recording_id = placeholders[0].id
-                # The tracks are on the disk of the replica that held the stream.
-                _enqueue(conn, "finalize_session", session_id, now, node=session.stream_node)
+                # Any replica finalizes it: the audio is in storage (live/flush.py).
+                _enqueue(conn, "finalize_session", session_id, now)
             conn.execute(
                 update(t.sessions)
                 .where(t.sessions.c.id == session_id)
@@ -360,6 +361,8 @@ class Repository:
             )
             ended = _get_session(conn, org_id, livemode, session_id)
             assert ended is not None
+            # Every replica holding its stream hears of it on commit (live/notify.py).
+            notify_session_ended(conn, session_id)
             if emit:
                 emit(conn, ended)
             return ended
@@ -681,9 +684,7 @@ class Repository:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def claim_job(
-        self, kinds: Sequence[str], lease_seconds: float, node: str | None = None
-    ) -> Job | None:
+    def claim_job(self, kinds: Sequence[str], lease_seconds: float) -> Job | None:
         """Takes the oldest due job whose lease (if any) has run out, for lease_seconds.
 
         Safe across processes and replicas: SQLite runs this under its single write lock; on
@@ -700,7 +701,6 @@ class Repository:
                     j.c.status == "queued",
                     j.c.run_after <= now,
                     or_(j.c.lease_until.is_(None), j.c.lease_until <= now),
-                    or_(j.c.node.is_(None), j.c.node == node),
                 )
                 .order_by(j.c.run_after, j.c.id)
                 .limit(1)
@@ -903,9 +903,7 @@ def _get_session_any(conn: Connection, session_id: str, *, lock: bool = False) -
     return Session.from_row(conn.execute(query).mappings().one())
 
 
-def _enqueue(
-    conn: Connection, kind: str, subject_id: str, now: float, node: str | None = None
-) -> None:
+def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
     conn.execute(
         insert(t.jobs).values(
             id=ids.new_id("job"),
@@ -916,7 +914,6 @@ def _enqueue(
             run_after=now,
             created_at=now,
             updated_at=now,
-            node=node,
         )
     )
 
