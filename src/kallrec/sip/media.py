@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from kallrec.live.messages import StreamError
 from kallrec.metrics import SipMetrics
@@ -117,8 +117,8 @@ class RtpStream(asyncio.DatagramProtocol):
         return int(self.transport.get_extra_info("sockname")[1])
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # (CPython < 3.12 and uvloop do not declare their datagram transports as such.)
+        self.transport = cast(asyncio.DatagramTransport, transport)
 
     def expect_from_anywhere(self, payload_types: dict[int, str]) -> None:
         """A re-INVITE: the offer's numbering, and the next packet's source, count from now."""

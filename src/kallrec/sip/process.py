@@ -12,54 +12,22 @@ import asyncio
 import contextlib
 import logging
 import signal
-import ssl
-from dataclasses import dataclass, field
-from typing import ClassVar
 
-from aiosipua import SipTransport, SipUAS, TcpSipTransport, UdpSipTransport
+from aiosipua import SipUAS
 
-from kallrec.config import Settings, parse_rtp_ports, parse_sip_listen, parse_sip_trunks
+from kallrec.config import Settings, parse_rtp_ports, parse_sip_trunks
 from kallrec.jobs.runner import run_background
 from kallrec.metrics import SipMetrics
 from kallrec.runtime import Runtime
 from kallrec.sip.calls import Calls
 from kallrec.sip.media import PortPool
+from kallrec.sip.transports import transports
 
 log = logging.getLogger("kallrec.sip")
 USER_AGENT = "kallrec"
 # Session timers (RFC 4028): a call nobody refreshes for this long is dead and ends.
 SESSION_EXPIRES = 1800
 MIN_SE = 90
-
-
-@dataclass
-class TlsSipTransport(TcpSipTransport):
-    """SIP over TLS: aiosipua's TCP transport with the server's certificate on its socket."""
-
-    reliable: ClassVar[bool] = True
-    context: ssl.SSLContext | None = field(default=None, repr=False)
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(
-            self._handle_connection,
-            host=self.local_addr[0],
-            port=self.local_addr[1],
-            ssl=self.context,
-        )
-
-
-def transports(settings: Settings) -> list[SipTransport]:
-    out: list[SipTransport] = []
-    for proto, host, port in parse_sip_listen(settings.sip_listen):
-        if proto == "udp":
-            out.append(UdpSipTransport(local_addr=(host, port)))
-        elif proto == "tcp":
-            out.append(TcpSipTransport(local_addr=(host, port)))
-        else:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(settings.sip_tls_cert, settings.sip_tls_key)
-            out.append(TlsSipTransport(local_addr=(host, port), context=context))
-    return out
 
 
 async def serve(settings: Settings) -> None:
@@ -78,7 +46,7 @@ async def serve(settings: Settings) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     agents = []
-    for transport in transports(settings):
+    for proto, transport in transports(settings):
         advertised = None
         if settings.sip_advertised_address:
             advertised = (settings.sip_advertised_address, transport.local_addr[1])
@@ -92,8 +60,7 @@ async def serve(settings: Settings) -> None:
         calls.attach(uas)
         await uas.start()
         agents.append(uas)
-        kind = type(transport).__name__.removesuffix("SipTransport").lower()
-        log.info("SIP listening on %s %s:%d", kind, *transport.local_addr)
+        log.info("SIP listening on %s %s:%d", proto, *transport.local_addr)
     background = loop.create_task(run_background(rt, concurrency=1))
     try:
         await stop.wait()
