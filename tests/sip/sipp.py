@@ -134,3 +134,50 @@ def sipp_report(result: subprocess.CompletedProcess[str], scenario_path: Path) -
         if log.exists():
             parts.append(f"--- {log.name}\n" + log.read_text(errors="replace")[-6000:])
     return "\n".join(parts)
+
+
+OFFER = (
+    "v=0\r\no=t 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 40000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=sendrecv\r\n"
+)
+
+
+def request(port: int, raw: bytes, timeout: float = 3.0) -> list[str]:
+    """Sends one datagram to kallrec's SIP port; the status lines of the answers (final last)."""
+    lines: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.settimeout(timeout)
+        sock.sendto(raw, ("127.0.0.1", port))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data, _ = sock.recvfrom(65535)
+            except TimeoutError:
+                break
+            line = data.decode(errors="replace").split("\r\n", 1)[0]
+            lines.append(line)
+            if not line.startswith("SIP/2.0 1"):
+                break
+    return lines
+
+
+def invite(
+    port: int, uri: str, *, headers: Mapping[str, str] | None = None, body: str = OFFER
+) -> str:
+    """A bare INVITE (no dialog follows: an answer's 2xx is left unacknowledged); the final
+    status line kallrec answered, or "" when there was none."""
+    call_id = uuid.uuid4().hex
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
+    raw = (
+        f"INVITE {uri} SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK{call_id[:16]};rport\r\n"
+        f"From: <sip:probe@127.0.0.1>;tag={call_id[:8]}\r\n"
+        f"To: <{uri.split(';')[0]}>\r\n"
+        f"Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\n"
+        "Contact: <sip:probe@127.0.0.1:5999>\r\nMax-Forwards: 70\r\n"
+        f"{extra}Content-Type: application/sdp\r\nContent-Length: {len(body.encode())}\r\n\r\n"
+        f"{body}"
+    )
+    lines = request(port, raw.encode())
+    return lines[-1] if lines and not lines[-1].startswith("SIP/2.0 1") else ""

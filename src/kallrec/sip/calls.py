@@ -70,7 +70,7 @@ class Calls:
         self.advertised_address = advertised_address
         self.calls: dict[str, Call] = {}
         self._pending: set[asyncio.Task[None]] = set()
-        self._orgs: dict[str, Organization | None] = {}
+        self._orgs: dict[str, Organization] = {}
 
     def attach(self, uas: SipUAS) -> None:
         uas.on_invite = lambda call: self._spawn(self._new_call(call))
@@ -140,21 +140,25 @@ class Calls:
             meta = metadata or siprec.Metadata()
             by_label = meta.speaker_of_labels(agent_first=trunk.agent_is_caller)
             speakers = _siprec_speakers(streams, by_label)
-            session = await self._create_siprec_session(invite, trunk_org, meta, by_label)
+            session = self._siprec_session(invite, trunk_org, meta, by_label)
         if incoming.dialog.state.name == "TERMINATED":  # CANCELled while we looked it up
             return None
         return await self._start(incoming, kind, session, offer, streams, speakers)
 
     async def _org(self, trunk: SipTrunk) -> Organization | None:
-        if trunk.org not in self._orgs:
+        """The trunk's organization (by id, else by name); found ones are remembered, a missing
+        one is looked for again next time (it may be created after the server started)."""
+        org = self._orgs.get(trunk.org)
+        if org is None:
             repo = self.rt.repo
             org = await anyio.to_thread.run_sync(repo.get_org, trunk.org)
             if org is None:
                 org = await anyio.to_thread.run_sync(repo.get_org_by_name, trunk.org)
             if org is None:
                 log.warning("KALLREC_SIP_TRUNKS names no organization %r", trunk.org)
+                return None
             self._orgs[trunk.org] = org
-        return self._orgs[trunk.org]
+        return org
 
     async def _admit(self, invite: SipRequest, trunk_org: tuple[str, bool] | None) -> Session:
         session_id = admission.session_id_of(invite.uri)
@@ -167,7 +171,7 @@ class Calls:
         session = await anyio.to_thread.run_sync(self.rt.repo.get_session_any, session_id)
         return admission.admit(session, token, trunk_org, secret)
 
-    async def _create_siprec_session(
+    def _siprec_session(
         self,
         invite: SipRequest,
         trunk_org: tuple[str, bool],
@@ -202,10 +206,7 @@ class Calls:
             routing=_json({"type": "sip", "siprec": True}),
             carrier_ids=_json(carrier_ids),
         )
-        await anyio.to_thread.run_sync(
-            self.rt.repo.insert_session, session, session_event("session.created")
-        )
-        return session
+        return session  # stored once the call is answered (_start)
 
     async def _start(
         self,
@@ -215,15 +216,10 @@ class Calls:
         offer: SdpMessage,
         streams: list[sdp.OfferedStream],
         speakers: list[str],
-    ) -> Call:
+    ) -> Call | None:
+        """Opens the ports and answers; the session becomes active once the call is answered
+        (a CANCEL before that leaves it as it was: ``created``, or for SIPREC, not made)."""
         rt = self.rt
-        session = await anyio.to_thread.run_sync(
-            rt.repo.start_session, session.id, rt.settings.node, session_event("session.started")
-        )
-        if kind == "sip":
-            await anyio.to_thread.run_sync(
-                rt.repo.add_carrier_ids, session.id, {"sip_call_id": incoming.call_id[:255]}
-            )
         tracks, _ended = rt.live.connect(session.id)
         max_jump_ms = round(rt.settings.stream_max_timestamp_jump_seconds * 1000)
         call = Call(
@@ -243,11 +239,31 @@ class Calls:
         if incoming.dialog.state.name == "TERMINATED":  # CANCELled meanwhile
             self._close_streams(call)
             rt.live.disconnect(session.id)
-            return call
+            return None
         self.calls[call.call_id] = call
         incoming.accept(answer)
         self.metrics.calls.labels(kind).inc()
         self.metrics.calls_active.labels(kind).inc()
+        try:
+            if kind == "siprec":
+                await anyio.to_thread.run_sync(
+                    rt.repo.insert_session, session, session_event("session.created")
+                )
+            call.session = await anyio.to_thread.run_sync(
+                rt.repo.start_session,
+                session.id,
+                rt.settings.node,
+                session_event("session.started"),
+            )
+            if kind == "sip":
+                await anyio.to_thread.run_sync(
+                    rt.repo.add_carrier_ids, session.id, {"sip_call_id": incoming.call_id[:255]}
+                )
+        except Exception:
+            log.exception("call %s: the session could not be started; hanging up", call.call_id)
+            incoming.hangup()
+            await self._ended(call.call_id, "error")
+            return None
         call.watcher = asyncio.get_running_loop().create_task(self._watch(call))
         log.info("%s call %s recording into %s", kind, call.call_id, session.id)
         return call

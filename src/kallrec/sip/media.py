@@ -105,6 +105,7 @@ class RtpStream(asyncio.DatagramProtocol):
         self.source: tuple[str, int] | None = None
         self.transport: asyncio.DatagramTransport | None = None
         self._flush: asyncio.TimerHandle | None = None
+        self._inbox: list[tuple[int, bytes, tuple[str, int]]] = []
         self._reported_lost = 0
         self._reported_late = 0
         from kallrec.audio.mulaw import alaw_decode, mulaw_encode  # NumPy: with the first call
@@ -124,9 +125,23 @@ class RtpStream(asyncio.DatagramProtocol):
         """A re-INVITE: the offer's numbering, and the next packet's source, count from now."""
         self.payload_types = payload_types
         self.source = None
+        self.placement.resync()
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        source = (str(addr[0]), int(addr[1]))
+        # Stamped now, processed in a moment: the packets that arrived together (both streams of
+        # a SIPREC call) all get their arrival time before any of them is written (the first
+        # write of a session syncs its timeline to disk, which would make the others look late).
+        self._inbox.append((now_ms(), data, (str(addr[0]), int(addr[1]))))
+        if len(self._inbox) == 1:
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_now()
+        if self._flush is not None:
+            self._flush.cancel()
+        self._flush = asyncio.get_running_loop().call_later(FLUSH_AFTER_SECONDS, self.flush)
+
+    def _receive(self, arrival: int, data: bytes, source: tuple[str, int]) -> None:
         if self.source is None:
             self.source = source
         elif source != self.source:
@@ -138,7 +153,6 @@ class RtpStream(asyncio.DatagramProtocol):
             self.metrics.rtp_dropped.labels("malformed").inc()
             return
         self.metrics.rtp_packets.inc()
-        arrival = now_ms()
         self.jitter.observe(arrival, packet.timestamp)
         duplicates = self.buffer.stats.duplicates
         for due in self.buffer.push(Arrived(packet, arrival)):
@@ -146,10 +160,11 @@ class RtpStream(asyncio.DatagramProtocol):
         if self.buffer.stats.duplicates != duplicates:
             self.metrics.rtp_dropped.labels("duplicate").inc()
         self._count_losses()
-        if self._flush is not None:
-            self._flush.cancel()
-        loop = asyncio.get_running_loop()
-        self._flush = loop.call_later(FLUSH_AFTER_SECONDS, self.flush)
+
+    def _drain_now(self) -> None:
+        inbox, self._inbox = self._inbox, []
+        for arrival, data, source in inbox:
+            self._receive(arrival, data, source)
 
     def flush(self) -> None:
         for due in self.buffer.flush():
@@ -183,6 +198,7 @@ class RtpStream(asyncio.DatagramProtocol):
         """Writes what is still buffered and frees the port."""
         if self._flush is not None:
             self._flush.cancel()
+        self._drain_now()
         self.flush()
         if self.buffer.stats.received:
             self.metrics.jitter.observe(self.jitter.value / SAMPLES_PER_MS / 1000)

@@ -15,7 +15,10 @@ the length the sender says. The anchor moves (re-anchoring at the arrival time) 
   forward by more than an hour: the sender reset its clock;
 - the stream was quiet for more than ``QUIET_MS`` and its timestamps moved on by ``BEHIND_MS``
   less than the wall clock did: a call put on hold, whose sender froze its RTP clock meanwhile.
-  The hold then shows as silence of its real length, as the call had it.
+  The hold then shows as silence of its real length, as the call had it. After a re-INVITE
+  (``resync``: hold, resume) the next packet is held to this with any pause, however short, as
+  the re-INVITE says the pause was real (without one, a busy event loop that hands on a backlog
+  late must not look like a hold).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ MAX_FORWARD_MS = 3600 * 1000
 MAX_BACK_MS = 10_000
 QUIET_MS = 5000
 BEHIND_MS = 3000
+RESYNC_BEHIND_MS = 200
 
 
 @dataclass
@@ -45,6 +49,11 @@ class Placement:
         self._anchor: _Anchor | None = None
         self.end_ms = 0  # where this stream's placed audio ends
         self.reanchored = 0
+        self._resync = False
+
+    def resync(self) -> None:
+        """A re-INVITE: the next packet may resume after a pause its timestamps do not show."""
+        self._resync = True
 
     def place(self, ssrc: int, timestamp: int, arrival_ms: int, samples: int) -> int:
         """The session time (ms) of a packet's first sample; remembers where its audio ends."""
@@ -56,10 +65,12 @@ class Placement:
             extended = _extend(timestamp, anchor.last_timestamp)
             ahead_ms = (extended - anchor.last_timestamp) / SAMPLES_PER_MS
             quiet_ms = arrival_ms - anchor.last_arrival_ms
+            resync, self._resync = self._resync, False
             if (
                 ahead_ms < -MAX_BACK_MS
                 or ahead_ms > MAX_FORWARD_MS
                 or (quiet_ms > QUIET_MS and ahead_ms < quiet_ms - BEHIND_MS)
+                or (resync and ahead_ms < quiet_ms - RESYNC_BEHIND_MS)
             ):
                 self.reanchored += 1
                 start = max(arrival_ms, self.end_ms)
