@@ -148,9 +148,12 @@ class SipMetrics:
             "kallrec_sip_calls", "SIP calls answered, by kind.", ["kind"], registry=own
         )
         self.requests = Counter(
-            "kallrec_sip_requests",
-            "SIP requests received, by method and the status kallrec answered.",
-            ["method", "status"],
+            "kallrec_sip_requests", "SIP requests received, by method.", ["method"], registry=own
+        )
+        self.invites = Counter(
+            "kallrec_sip_invites",
+            "INVITEs (re-INVITEs included) by the final status kallrec answered.",
+            ["status"],
             registry=own,
         )
         self.rtp_packets = Counter(
@@ -179,5 +182,5 @@ class SipMetrics:
             registry=own,
         )
 
-    def request(self, method: str, status: int) -> None:
-        self.requests.labels(method if method in SIP_METHODS else "other", str(status)).inc()
+    def answered(self, status: int) -> None:
+        self.invites.labels(str(status)).inc()

@@ -3,6 +3,7 @@ downloaded and decoded with FFmpeg (PyAV)."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,15 +15,19 @@ import pytest
 
 from tests.e2e.helpers import Server, auth, band_power
 from tests.e2e.streaming import new_session, ready_recordings, samples_of
-from tests.sip.rtp_audio import packets, tone, write_pcap
+from tests.sip.rtp_audio import Packet, packets, tone, write_pcap
 from tests.sip.sipp import (
+    OFFER,
+    free_udp_port,
+    invite,
     needs_sipp,
+    options,
+    request,
     run_sipp,
     scenario,
     sip_env,
     sipp_report,
     wait_for_sip,
-    free_udp_port,
 )
 
 pytestmark = [pytest.mark.e2e, needs_sipp]
@@ -217,3 +222,118 @@ def test_lost_packets_are_silence_and_reordered_ones_land_in_place(
         line for line in metrics.splitlines() if line.startswith("kallrec_rtp_packets_lost_total")
     )
     assert float(lost_line.split()[-1]) == len(lost)
+
+
+def test_calls_without_the_token_or_trunk_get_403_whatever_the_session(
+    start_server: Callable[..., Server],
+) -> None:
+    # A trunk that is not where the test calls from: it must not let 127.0.0.1 in.
+    server, port = sip_server(start_server, trunks="acme=10.0.0.0/8")
+    key = server.create_key("acme")
+    session = new_session(server, key)
+    token = session["stream"]["token"]
+    host = f"127.0.0.1:{port}"
+    other = new_session(server, key)
+    assert invite(port, f"sip:{session['id']}@{host}") == "SIP/2.0 403 Forbidden"
+    assert (
+        invite(port, f"sip:{session['id']}@{host};token=kst_live_nope") == "SIP/2.0 403 Forbidden"
+    )
+    # Another session's token opens only that session.
+    wrong = f"sip:{session['id']}@{host};token={other['stream']['token']}"
+    assert invite(port, wrong) == "SIP/2.0 403 Forbidden"
+    # A session that does not exist answers exactly as one that does.
+    assert invite(port, f"sip:sess_01NOPE0000000000000000000@{host}") == "SIP/2.0 403 Forbidden"
+    assert invite(port, f"sip:someone@{host}") == "SIP/2.0 403 Forbidden"
+    # SIPREC from a source no trunk lists.
+    siprec_contact = {"Contact": "<sip:sbc@127.0.0.1:5999>;+sip.src"}
+    assert invite(port, f"sip:recorder@{host}", headers=siprec_contact) == "SIP/2.0 403 Forbidden"
+    # Nothing was started by any of it.
+    assert session_of(server, key, session["id"])["status"] == "created"
+    # The holder of the token learns that its session ended; in a header works as in the URI.
+    httpx.post(server.url(f"/v1/sessions/{session['id']}/end"), headers=auth(key))
+    ended = invite(port, f"sip:{session['id']}@{host}", headers={"X-Kallrec-Token": token})
+    assert ended == "SIP/2.0 404 Not Found"
+
+
+def test_malformed_sip_and_rtp_change_nothing_and_crash_nothing(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server, port = sip_server(start_server)
+    key = server.create_key("acme")
+    session = new_session(server, key, channels="dual")
+    token = session["stream"]["token"]
+    host = f"127.0.0.1:{port}"
+    for junk in (
+        b"",
+        b"\x00" * 100,
+        b"INVITE\r\n\r\n",
+        b"INVITE sip:x SIP/2.0\r\nContent-Length: 99999\r\n\r\nv=0",
+        b"SIP/2.0 200 OK\r\n\r\n",
+        bytes(range(256)) * 20,
+        b"OPTIONS sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:1\r\n" + b"X: y\r\n" * 3000,
+    ):
+        request(port, junk, timeout=0.3)
+    with socket.create_connection(("127.0.0.1", port)) as tcp:
+        tcp.sendall(b"GARBAGE\r\n\r\n" + b"\xff" * 5000 + b"\r\n\r\n")
+    uri = f"sip:{session['id']}@{host};token={token}"
+    assert invite(port, uri, body="this is not SDP") == "SIP/2.0 488 Not Acceptable Here"
+    assert invite(port, uri, body="v=0\r\nm=audio x RTP/AVP y\r\n") in (
+        "SIP/2.0 400 Bad Request",
+        "SIP/2.0 488 Not Acceptable Here",
+    )
+    video = OFFER.replace("m=audio 40000 RTP/AVP 0", "m=video 40000 RTP/AVP 96")
+    assert invite(port, uri, body=video) == "SIP/2.0 488 Not Acceptable Here"
+    assert session_of(server, key, session["id"])["status"] == "created"
+    # A real call still works, with junk sent to its RTP port along the way (from the same
+    # source as the audio and from another).
+    seconds = 3.0
+    sent = packets(tone(seconds, 1000.0))
+    junk = [Packet(1.0, b"\x80"), Packet(1.01, b"\x00" * 40), Packet(1.5, b"\xbf" + b"\x00" * 30)]
+    junk += [Packet(2.0, bytes([0x80, 0xC8]) + b"\x00" * 30)]  # RTCP, on the RTP port
+    schedule = sorted(sent + junk, key=lambda p: p.at)
+    path = scenario(
+        "call.xml",
+        tmp_path,
+        pcap=str(write_pcap(tmp_path / "junk.pcap", schedule)),
+        pcap_ms=str(int(seconds * 1000) + 300),
+        uri_params=f";token={token}",
+    )
+    result = run_sipp(path, port, session["id"])
+    assert result.returncode == 0, sipp_report(result, path)
+    recordings = ready_recordings(server, key, session["id"], 3)
+    assert abs(recordings["customer"]["duration"] - seconds) <= seconds * 0.005
+    assert options(port) == "SIP/2.0 200 OK"
+    assert "Traceback" not in server.log_text()
+
+
+def test_fifty_concurrent_calls_each_record_into_their_own_session(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server, port = sip_server(start_server)
+    key = server.create_key("acme")
+    calls = 50
+    sessions = [new_session(server, key, channels="mixed") for _ in range(calls)]
+    # SIPp takes each call's session id and token from an injection file, one line per call.
+    injection = tmp_path / "sessions.csv"
+    injection.write_text(
+        "SEQUENTIAL\n" + "".join(f"{s['id']};{s['stream']['token']}\n" for s in sessions)
+    )
+    seconds = 3.0
+    path = scenario(
+        "call.xml",
+        tmp_path,
+        pcap=str(write_pcap(tmp_path / "tone.pcap", packets(tone(seconds, 1000.0)))),
+        pcap_ms=str(int(seconds * 1000) + 300),
+        uri_params=";token=[field1]",
+        service="[field0]",
+    )
+    result = run_sipp(
+        path, port, "unused", calls=calls, concurrent=calls, rate=50, inject=injection
+    )
+    assert result.returncode == 0, sipp_report(result, path)
+    for session in sessions:
+        recordings = ready_recordings(server, key, session["id"], 1, timeout=120)
+        assert abs(recordings["mixed"]["duration"] - seconds) <= seconds * 0.005, session["id"]
+    metrics = httpx.get(server.url("/metrics")).text
+    assert 'kallrec_sip_calls_total{kind="sip"} 50.0' in metrics
+    assert 'kallrec_sip_calls_active{kind="sip"} 0.0' in metrics

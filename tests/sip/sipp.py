@@ -82,6 +82,9 @@ def wait_for_sip(port: int, timeout: float = 30) -> None:
 def scenario(name: str, directory: Path, **values: str) -> Path:
     """A scenario of tests/sip/scenarios with its @NAME@ placeholders filled in."""
     text = (SCENARIOS / name).read_text()
+    service = values.pop("service", None)
+    if service is not None:  # e.g. [field0]: a different session for every call
+        text = text.replace("[service]", service)
     for key, value in values.items():
         text = text.replace(f"@{key.upper()}@", value)
     assert "@PCAP" not in text and "@URI_PARAMS@" not in text, "a placeholder was left unfilled"
@@ -101,6 +104,7 @@ def run_sipp(
     transport: str = "u1",
     timeout: float = 120,
     keys: Mapping[str, str] | None = None,
+    inject: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Runs SIPp as the UAC against kallrec; its return code is 0 when every call succeeded."""
     assert SIPP is not None
@@ -119,6 +123,8 @@ def run_sipp(
         "-message_file", str(workdir / f"{scenario_path.stem}.messages.log"),
         "-error_file", str(workdir / f"{scenario_path.stem}.errors.log"),
     ]  # fmt: skip
+    if inject is not None:
+        cmd += ["-inf", str(inject)]
     for key, value in (keys or {}).items():
         cmd += ["-key", key, value]
     return subprocess.run(

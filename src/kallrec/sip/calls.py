@@ -86,7 +86,7 @@ class Calls:
         task.add_done_callback(self._pending.discard)
 
     def _cancelled(self, request: SipRequest) -> None:
-        self.metrics.request("CANCEL", 200)
+        self.metrics.answered(487)
 
     # -- a new call ---------------------------------------------------------------------------
 
@@ -101,10 +101,10 @@ class Calls:
             self._reject(incoming, 500, "Server Internal Error")
             return
         if call is not None:
-            self.metrics.request("INVITE", 200)
+            self.metrics.answered(200)
 
     def _reject(self, incoming: IncomingCall, status: int, reason: str) -> None:
-        self.metrics.request("INVITE", status)
+        self.metrics.answered(status)
         if incoming.dialog.state.name != "TERMINATED":  # not CANCELled meanwhile
             incoming.reject(status, reason)
 
@@ -302,9 +302,9 @@ class Calls:
         except (siprec.BadSiprec, ValueError, IndexError):
             if not invite.body:  # an offerless re-INVITE: offer what we have (RFC 3261 §14.2)
                 incoming.accept(incoming.sdp_answer)
-                self.metrics.request("INVITE", 200)
+                self.metrics.answered(200)
                 return
-            self.metrics.request("INVITE", 400)
+            self.metrics.answered(400)
             if incoming.transport is not None:  # a 400 to this INVITE only: the call goes on
                 incoming.transport.send_reply(incoming.dialog.create_response(invite, 400))
             return
@@ -316,7 +316,7 @@ class Calls:
                 ports[offered.index] = stream.port
         answer = sdp.answer(offer, self._address_towards(incoming.source_addr[0]), ports)
         incoming.accept(answer)
-        self.metrics.request("INVITE", 200)
+        self.metrics.answered(200)
 
     async def _watch(self, call: Call) -> None:
         """Keeps the session from idling out while audio flows; hangs up when it ended elsewhere."""
@@ -339,8 +339,6 @@ class Calls:
     async def _ended(self, call_id: str, why: str) -> None:
         """The call is over (BYE either way, no ACK, session timer): its session ends."""
         call = self.calls.pop(call_id, None)
-        if why == "bye":
-            self.metrics.request("BYE", 200)
         if call is None or call.finished:
             return
         call.finished = True

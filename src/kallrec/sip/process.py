@@ -13,12 +13,12 @@ import contextlib
 import logging
 import signal
 
-from aiosipua import SipUAS
 
 from kallrec.config import Settings, parse_rtp_ports, parse_sip_trunks
 from kallrec.jobs.runner import run_background
 from kallrec.metrics import SipMetrics
 from kallrec.runtime import Runtime
+from kallrec.sip.agent import Agent
 from kallrec.sip.calls import Calls
 from kallrec.sip.media import PortPool
 from kallrec.sip.transports import transports
@@ -50,13 +50,14 @@ async def serve(settings: Settings) -> None:
         advertised = None
         if settings.sip_advertised_address:
             advertised = (settings.sip_advertised_address, transport.local_addr[1])
-        uas = SipUAS(
+        uas = Agent(
             transport,
             user_agent=USER_AGENT,
             advertised_addr=advertised,
             session_expires=SESSION_EXPIRES,
             min_se=MIN_SE,
         )
+        uas.metrics = metrics
         calls.attach(uas)
         await uas.start()
         agents.append(uas)
