@@ -12,14 +12,17 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+import soundfile as sf
 
 from tests.e2e.helpers import Server, auth, band_power
 from tests.e2e.streaming import new_session, ready_recordings, samples_of
 from tests.sip.rtp_audio import Packet, packets, tone, write_pcap
 from tests.sip.sipp import (
     OFFER,
+    baresip_call,
     free_udp_port,
     invite,
+    needs_baresip,
     needs_sipp,
     options,
     request,
@@ -337,3 +340,26 @@ def test_fifty_concurrent_calls_each_record_into_their_own_session(
     metrics = httpx.get(server.url("/metrics")).text
     assert 'kallrec_sip_calls_total{kind="sip"} 50.0' in metrics
     assert 'kallrec_sip_calls_active{kind="sip"} 0.0' in metrics
+
+
+@needs_baresip
+def test_a_softphone_call_with_a_wav_microphone_is_recorded(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server, port = sip_server(start_server)
+    key = server.create_key("acme")
+    session = new_session(server, key, channels="dual")
+    microphone = tmp_path / "microphone.wav"
+    sf.write(str(microphone), tone(3.0, 700.0), 8000, subtype="PCM_16")
+    uri = f"sip:{session['id']}@127.0.0.1:{port};token={session['stream']['token']}"
+    output = baresip_call(tmp_path, uri, microphone, seconds=5)
+    assert "terminated" in output, output[-2000:]
+
+    recordings = ready_recordings(server, key, session["id"], 3)
+    # The call lasted about as long as baresip kept it up; the microphone's 3 s are in it.
+    assert 3.0 <= recordings["customer"]["duration"] <= 5.5
+    customer = samples_of(server, key, recordings["customer"])
+    loud = windows_rms(customer) > 0.1
+    assert 0.02 * loud.sum() >= 2.9  # the WAV's 3 seconds, all of them
+    audible = customer[: len(loud) * 160][np.repeat(loud, 160)]
+    assert band_power(audible, 8000, 700.0) > 100 * band_power(audible, 8000, 1000.0)

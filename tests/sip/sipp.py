@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import socket
@@ -18,7 +19,11 @@ from tests.e2e.helpers import free_port
 SCENARIOS = Path(__file__).parent / "scenarios"
 SIPP = shutil.which("sipp")
 
-needs_sipp = pytest.mark.skipif(SIPP is None, reason="SIPp (Debian sip-tester) is not installed")
+# scripts/test installs it; under CI a missing SIPp fails the tests instead of skipping them.
+needs_sipp = pytest.mark.skipif(
+    SIPP is None and os.environ.get("CI") != "true",
+    reason="SIPp (Debian sip-tester) is not installed",
+)
 
 
 def free_udp_port() -> int:
@@ -187,3 +192,39 @@ def invite(
     )
     lines = request(port, raw.encode())
     return lines[-1] if lines and not lines[-1].startswith("SIP/2.0 1") else ""
+
+
+BARESIP = shutil.which("baresip")
+
+needs_baresip = pytest.mark.skipif(
+    BARESIP is None and os.environ.get("CI") != "true",
+    reason="baresip is not installed",
+)
+
+
+def baresip_call(directory: Path, uri: str, microphone: Path, seconds: int) -> str:
+    """One call from baresip to ``uri`` with ``microphone`` (a WAV) as its audio source, hung up
+    after ``seconds``; baresip's output."""
+    assert BARESIP is not None
+    conf = directory / "baresip"
+    conf.mkdir()
+    rtp = random.randrange(30000, 40000, 2)
+    (conf / "config").write_text(
+        "module_path /usr/lib/baresip/modules\n"
+        f"sip_listen 127.0.0.1:{free_udp_port()}\n"
+        f"audio_source aufile,{microphone}\n"
+        # No sound card here: what kallrec might send would go to the bridge, and nowhere.
+        "audio_player aubridge,nil\naudio_alert aubridge,nil\n"
+        f"rtp_ports {rtp}-{rtp + 99}\n"
+        "module g711.so\nmodule aufile.so\nmodule aubridge.so\n"
+        "module_app account.so\nmodule_app menu.so\n"
+    )
+    (conf / "accounts").write_text("<sip:softphone@127.0.0.1>;regint=0\n")
+    result = subprocess.run(
+        [BARESIP, "-f", str(conf), "-e", f"/dial {uri}", "-t", str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=False,
+    )
+    return result.stdout + result.stderr
