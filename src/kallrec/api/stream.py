@@ -29,6 +29,7 @@ from kallrec import timeutil
 from kallrec.db.models import Session
 from kallrec.download_links import signing_secret
 from kallrec.events import session_event
+from kallrec.lifecycle import end_session
 from kallrec.live import stream_tokens
 from kallrec.live.messages import (
     MAX_MESSAGE_BYTES,
@@ -39,7 +40,6 @@ from kallrec.live.messages import (
     StreamError,
     parse,
 )
-from kallrec.recordings import end_session
 from kallrec.runtime import Runtime
 
 log = logging.getLogger("kallrec.stream")
