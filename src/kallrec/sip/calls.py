@@ -28,8 +28,8 @@ from kallrec.config import SipTrunk
 from kallrec.db.models import Organization, Session
 from kallrec.download_links import signing_secret
 from kallrec.events import session_event
+from kallrec.lifecycle import end_session
 from kallrec.metrics import SipMetrics
-from kallrec.recordings import end_session
 from kallrec.runtime import Runtime
 from kallrec.sip import admission, sdp, siprec
 from kallrec.sip.media import CallAudio, PortPool, RtpStream

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import signal
 
-
 from kallrec.config import Settings, parse_rtp_ports, parse_sip_trunks
 from kallrec.jobs.runner import run_background
 from kallrec.metrics import SipMetrics
