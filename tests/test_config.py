@@ -85,3 +85,18 @@ def test_bad_sip_settings_fail_at_startup_naming_the_variable(
 ) -> None:
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_the_sip_domain_is_where_callers_reach_the_first_udp_or_tcp_listener() -> None:
+    def domain(**env: str) -> str:
+        return Settings.from_env({f"KALLREC_{k.upper()}": v for k, v in env.items()}).sip_domain
+
+    assert domain() == ""
+    assert domain(sip_listen="udp:10.0.0.1:5060") == "10.0.0.1:5060"
+    assert domain(sip_listen="udp:0.0.0.0:5070") == "127.0.0.1:5070"
+    assert domain(sip_listen="tcp:0.0.0.0:5060", public_url="https://rec.example") == (
+        "rec.example:5060"
+    )
+    assert domain(sip_listen="udp:0.0.0.0:5060", sip_advertised_address="203.0.113.9") == (
+        "203.0.113.9:5060"
+    )

@@ -138,6 +138,22 @@ class Settings:
         return self.node_id or f"{socket.gethostname()}:{self.data_dir.resolve()}"
 
     @property
+    def sip_domain(self) -> str:
+        """host:port of the first UDP or TCP SIP listener as callers reach it (the advertised
+        address, else the listener's, else the public URL's host), or "" without SIP."""
+        listeners = [x for x in parse_sip_listen(self.sip_listen) if x[0] != "tls"]
+        if not listeners:
+            return ""
+        _, host, port = listeners[0]
+        if self.sip_advertised_address:
+            host = self.sip_advertised_address
+        elif host in ("0.0.0.0", "::"):
+            from urllib.parse import urlsplit
+
+            host = urlsplit(self.base_url).hostname or "127.0.0.1"
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
     def tmp_dir(self) -> Path:
         return self.data_dir / "tmp"
 
