@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import socket
 import sys
+import time
+import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.e2e.helpers import Server, auth, band_power
+from tests.e2e.helpers import Server, auth, band_power, free_port
 from tests.e2e.streaming import new_session, ready_recordings, samples_of
 from tests.sip.rtp_audio import Packet, packets, tone, write_pcap
 from tests.sip.sipp import (
@@ -32,6 +35,7 @@ from tests.sip.sipp import (
     sipp_report,
     wait_for_sip,
 )
+from tests.webhooks.tls import CertificateAuthority
 
 pytestmark = [pytest.mark.e2e, needs_sipp]
 
@@ -52,8 +56,9 @@ def session_of(server: Server, key: str, session_id: str) -> dict[str, Any]:
     return response.json()  # type: ignore[no-any-return]
 
 
+@pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp", "tcp"])
 def test_a_pbx_call_is_recorded_into_its_session_and_ends_with_bye(
-    start_server: Callable[..., Server], tmp_path: Path
+    start_server: Callable[..., Server], tmp_path: Path, transport: str
 ) -> None:
     server, port = sip_server(start_server)
     key = server.create_key("acme")
@@ -68,7 +73,7 @@ def test_a_pbx_call_is_recorded_into_its_session_and_ends_with_bye(
         pcap_ms=str(int(SECONDS * 1000) + 300),
         uri_params=f";token={session['stream']['token']}",
     )
-    result = run_sipp(path, port, session["id"])
+    result = run_sipp(path, port, session["id"], transport=transport)
     assert result.returncode == 0, sipp_report(result, path)
 
     recordings = ready_recordings(server, key, session["id"], 3)
@@ -365,3 +370,69 @@ def test_a_softphone_call_with_a_wav_microphone_is_recorded(
     assert 0.02 * loud.sum() >= 2.9  # the WAV's 3 seconds, all of them
     audible = customer[: len(loud) * 160][np.repeat(loud, 160)]
     assert band_power(audible, 8000, 700.0) > 100 * band_power(audible, 8000, 1000.0)
+
+
+def test_ending_the_session_through_the_api_hangs_the_call_up(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    server, port = sip_server(start_server)
+    key = server.create_key("acme")
+    session = new_session(server, key, channels="dual")
+    path = scenario(
+        "ended.xml",
+        tmp_path,
+        pcap=str(write_pcap(tmp_path / "long.pcap", packets(tone(12.0, 1000.0)))),
+        uri_params=f";token={session['stream']['token']}",
+    )
+    with ThreadPoolExecutor(1) as pool:
+        call = pool.submit(run_sipp, path, port, session["id"], timeout=60)
+        deadline = time.monotonic() + 20
+        while session_of(server, key, session["id"])["status"] != "active":
+            assert time.monotonic() < deadline and not call.done(), "the call never started"
+            time.sleep(0.1)
+        time.sleep(2.0)  # some audio
+        ended = httpx.post(server.url(f"/v1/sessions/{session['id']}/end"), headers=auth(key))
+        assert ended.status_code == 200
+        result = call.result(timeout=90)  # SIPp finishes once kallrec's BYE is answered
+    assert result.returncode == 0, sipp_report(result, path)
+    recordings = ready_recordings(server, key, session["id"], 3)
+    assert 1.5 <= recordings["customer"]["duration"] <= 10.0
+
+
+def stream_request(sock: socket.socket, transport: str) -> str:
+    """An OPTIONS over a stream whose Via names a listening port, not the connection's (as PBXs
+    send them): the answer must come back on this connection all the same."""
+    call_id = uuid.uuid4().hex
+    sock.sendall(
+        (
+            "OPTIONS sip:ping@127.0.0.1 SIP/2.0\r\n"
+            f"Via: SIP/2.0/{transport} 127.0.0.1:5061;branch=z9hG4bK{call_id[:12]}\r\n"
+            f"From: <sip:pbx@127.0.0.1>;tag={call_id[:6]}\r\nTo: <sip:ping@127.0.0.1>\r\n"
+            f"Call-ID: {call_id}\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"
+            "Content-Length: 0\r\n\r\n"
+        ).encode()
+    )
+    sock.settimeout(5)
+    return sock.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
+
+
+def test_tcp_and_tls_answer_on_the_callers_connection(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    authority = CertificateAuthority(tmp_path)
+    authority.server_context("localhost")  # writes localhost.pem and localhost.key
+    port, tls_port = free_udp_port(), free_port()
+    env = sip_env(port)
+    env["KALLREC_SIP_LISTEN"] += f",tls:127.0.0.1:{tls_port}"
+    env["KALLREC_SIP_TLS_CERT"] = str(tmp_path / "localhost.pem")
+    env["KALLREC_SIP_TLS_KEY"] = str(tmp_path / "localhost.key")
+    start_server(env)
+    wait_for_sip(port)
+    with socket.create_connection(("127.0.0.1", port)) as tcp:
+        assert stream_request(tcp, "TCP") == "SIP/2.0 200 OK"
+    context = authority.client_context()
+    with (
+        socket.create_connection(("127.0.0.1", tls_port)) as raw,
+        context.wrap_socket(raw, server_hostname="localhost") as tls,
+    ):
+        assert stream_request(tls, "TLS") == "SIP/2.0 200 OK"

@@ -6,6 +6,10 @@
   answered one call twice, with two different To tags.
 - A request aiosipua fails to handle (an INVITE whose SDP it cannot parse raises before any
   answer) gets ``400 Bad Request`` instead of silence, and is counted.
+- Session timers (RFC 4028) only for callers that take part in them (``Supported: timer`` or a
+  ``Session-Expires`` of their own). aiosipua imposes its interval on every call and, when the
+  caller cannot be refreshed with UPDATE, leaves the refreshing to a caller that never heard of
+  it: a PBX without timers would have every call hung up after the interval.
 - Every request is counted in the SIP metrics by method.
 """
 
@@ -38,6 +42,9 @@ class Agent(SipUAS):
                 if not known._answered:  # a retransmission: repeat the provisional answer
                     known.trying()
                 return  # answered: the 2xx is being retransmitted until the ACK
+        offered = self.session_expires
+        if method == "INVITE" and not _uses_timers(request):
+            self.session_expires = None  # for this INVITE only (handled synchronously)
         try:
             super()._handle_request(request, addr)
         except Exception:
@@ -46,3 +53,11 @@ class Agent(SipUAS):
                 self._calls.pop(request.call_id or "", None)
             if method != "ACK":
                 self._send_error(request, 400, "Bad Request")
+        finally:
+            self.session_expires = offered
+
+
+def _uses_timers(request: SipRequest) -> bool:
+    supported = ",".join(request.get_header_values("supported")).lower()
+    timer = "timer" in (token.strip() for token in supported.split(","))
+    return timer or request.get_header("session-expires") is not None

@@ -4,6 +4,10 @@
   ``asyncio.DatagramTransport``, which neither CPython's selector transport (before 3.12) nor
   uvloop's declares itself to be; the assertion fails, is logged as an error, and is harmless
   (the transport is kept from ``create_datagram_endpoint``). This protocol does without it.
+- TCP and TLS: a response goes back on the connection its request came in on (RFC 3261
+  §18.2.2). aiosipua sends it to the address the top Via names, which is the caller's listening
+  port, not the one its connection comes from, unless the caller asked for ``rport``: every
+  request on a stream is stamped as if it had.
 - TLS: aiosipua's TCP transport with the server's certificate on its listening socket.
 """
 
@@ -41,7 +45,29 @@ class UdpTransport(UdpSipTransport):
 
 
 @dataclass
-class TlsTransport(TcpSipTransport):
+class TcpTransport(TcpSipTransport):
+    def _dispatch(self, data: bytes, addr: tuple[str, int]) -> None:
+        super()._dispatch(_ask_rport(data), addr)
+
+
+def _ask_rport(data: bytes) -> bytes:
+    """The message with ``;rport`` on its top Via (when it has none), so that the answer is
+    routed to the connection's own address."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    for i, line in enumerate(lines[1:], start=1):
+        name = line.split(b":", 1)[0].strip().lower()
+        if name in (b"via", b"v"):
+            if b"rport" not in line.lower():
+                lines[i] = line.split(b",", 1)[0] + b";rport" + (
+                    b"," + line.split(b",", 1)[1] if b"," in line else b""
+                )
+            break
+    return b"\r\n".join(lines) + sep + body
+
+
+@dataclass
+class TlsTransport(TcpTransport):
     reliable: ClassVar[bool] = True
     context: ssl.SSLContext | None = field(default=None, repr=False)
 
@@ -61,7 +87,7 @@ def transports(settings: Settings) -> list[tuple[str, SipTransport]]:
         if proto == "udp":
             out.append((proto, UdpTransport(local_addr=(host, port))))
         elif proto == "tcp":
-            out.append((proto, TcpSipTransport(local_addr=(host, port))))
+            out.append((proto, TcpTransport(local_addr=(host, port))))
         else:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             context.load_cert_chain(settings.sip_tls_cert, settings.sip_tls_key)
