@@ -59,8 +59,10 @@ def _ask_rport(data: bytes) -> bytes:
         name = line.split(b":", 1)[0].strip().lower()
         if name in (b"via", b"v"):
             if b"rport" not in line.lower():
-                lines[i] = line.split(b",", 1)[0] + b";rport" + (
-                    b"," + line.split(b",", 1)[1] if b"," in line else b""
+                lines[i] = (
+                    line.split(b",", 1)[0]
+                    + b";rport"
+                    + (b"," + line.split(b",", 1)[1] if b"," in line else b"")
                 )
             break
     return b"\r\n".join(lines) + sep + body
