@@ -78,6 +78,9 @@ def test_sip_listen_parses_protocols_hosts_and_ports() -> None:
         ({"KALLREC_SIP_TRUNKS": "acme=not-a-network"}, "KALLREC_SIP_TRUNKS"),
         ({"KALLREC_SIP_TRUNKS": "acme:staging=10.0.0.0/8"}, "KALLREC_SIP_TRUNKS"),
         ({"KALLREC_SIP_TRUNKS": "acme=10.0.0.0/8;agent=nobody"}, "KALLREC_SIP_TRUNKS"),
+        ({"KALLREC_SIP_CREDENTIALS": "acme=pbx1"}, "KALLREC_SIP_CREDENTIALS"),
+        ({"KALLREC_SIP_CREDENTIALS": "acme:prod=pbx1:pw"}, "KALLREC_SIP_CREDENTIALS"),
+        ({"KALLREC_SIP_CREDENTIALS": "a=pbx1:x,b=pbx1:y"}, "appears twice"),
     ],
 )
 def test_bad_sip_settings_fail_at_startup_naming_the_variable(
@@ -100,3 +103,17 @@ def test_the_sip_domain_is_where_callers_reach_the_first_udp_or_tcp_listener() -
     assert domain(sip_listen="udp:0.0.0.0:5060", sip_advertised_address="203.0.113.9") == (
         "203.0.113.9:5060"
     )
+
+
+def test_sip_credentials_parse_per_organization_and_mode() -> None:
+    from kallrec.config import parse_sip_credentials
+
+    first, second = parse_sip_credentials("acme=pbx1:s3:cr=et, acme:test=lab:pw")
+    assert (first.org, first.livemode, first.username, first.password) == (
+        "acme",
+        True,
+        "pbx1",
+        "s3:cr=et",
+    )
+    assert (second.livemode, second.username) == (False, "lab")
+    assert "s3:cr=et" not in repr(first)

@@ -123,6 +123,8 @@ class Settings:
     # Trunks: which sources may call, for which organization (docs/sip.md), e.g.
     # "org_01ABC=10.0.0.0/8,192.0.2.7/32;acme:test=127.0.0.1/32;agent=caller".
     sip_trunks: str = ""
+    # Digest credentials (RFC 8760), per organization: "acme=pbx1:s3cret,acme:test=lab:pw".
+    sip_credentials: str = field(default="", repr=False)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -245,6 +247,7 @@ class Settings:
             listeners = parse_sip_listen(self.sip_listen)
             parse_rtp_ports(self.rtp_ports)
             parse_sip_trunks(self.sip_trunks)
+            parse_sip_credentials(self.sip_credentials)
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
         if any(proto == "tls" for proto, _, _ in listeners) and not (
@@ -381,6 +384,35 @@ def parse_sip_trunks(value: str) -> list[SipTrunk]:
             )
         trunks.append(SipTrunk(org, mode != "test", networks))
     return trunks
+
+
+@dataclass(frozen=True)
+class SipCredential:
+    """A username and password (SIP digest) that calls, or records, for one organization."""
+
+    org: str  # an organization id or name
+    livemode: bool
+    username: str
+    password: str = field(repr=False)
+
+
+def parse_sip_credentials(value: str) -> list[SipCredential]:
+    """``org[:test]=username:password`` entries separated by ``,`` (so a password holds no
+    comma, and no whitespace at either end)."""
+    out: list[SipCredential] = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, secret = item.partition("=")
+        org, _, mode = name.strip().partition(":")
+        username, _, password = secret.partition(":")
+        if not org or mode not in ("", "live", "test") or not username or not password:
+            raise ValueError(
+                "KALLREC_SIP_CREDENTIALS: expected org[:test]=username:password entries "
+                "separated by commas, e.g. acme=pbx1:s3cret."
+            )
+        if any(c.username == username for c in out):
+            raise ValueError(f"KALLREC_SIP_CREDENTIALS: username {username!r} appears twice.")
+        out.append(SipCredential(org, mode != "test", username, password))
+    return out
 
 
 def _coerce(name: str, raw: str, kind: object) -> object:

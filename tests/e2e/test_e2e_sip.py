@@ -436,3 +436,30 @@ def test_tcp_and_tls_answer_on_the_callers_connection(
         context.wrap_socket(raw, server_hostname="localhost") as tls,
     ):
         assert stream_request(tls, "TLS") == "SIP/2.0 200 OK"
+
+
+def test_digest_credentials_let_a_pbx_call_without_a_token(
+    start_server: Callable[..., Server], tmp_path: Path
+) -> None:
+    port = free_udp_port()
+    server = start_server(sip_env(port, KALLREC_SIP_CREDENTIALS="acme=pbx1:s3cret"))
+    wait_for_sip(port)
+    key = server.create_key("acme")
+    session = new_session(server, key, channels="dual")
+    # Without a token, the caller is challenged (the same whether the session exists or not).
+    assert invite(port, f"sip:{session['id']}@127.0.0.1:{port}") == "SIP/2.0 401 Unauthorized"
+    assert invite(port, f"sip:sess_01NOPE@127.0.0.1:{port}") == "SIP/2.0 401 Unauthorized"
+    seconds = 3.0
+    path = scenario(
+        "call_digest.xml",
+        tmp_path,
+        pcap=str(write_pcap(tmp_path / "tone.pcap", packets(tone(seconds, 1000.0)))),
+        pcap_ms=str(int(seconds * 1000) + 300),
+    )
+    wrong = run_sipp(path, port, session["id"], extra=["-au", "pbx1", "-ap", "wrong"], timeout=8)
+    assert wrong.returncode != 0  # challenged again, never answered
+    assert session_of(server, key, session["id"])["status"] == "created"
+    result = run_sipp(path, port, session["id"], extra=["-au", "pbx1", "-ap", "s3cret"])
+    assert result.returncode == 0, sipp_report(result, path)
+    recordings = ready_recordings(server, key, session["id"], 3)
+    assert abs(recordings["customer"]["duration"] - seconds) <= seconds * 0.005

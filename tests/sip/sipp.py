@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -110,6 +110,7 @@ def run_sipp(
     timeout: float = 120,
     keys: Mapping[str, str] | None = None,
     inject: Path | None = None,
+    extra: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Runs SIPp as the UAC against kallrec; its return code is 0 when every call succeeded."""
     assert SIPP is not None
@@ -130,6 +131,7 @@ def run_sipp(
     ]  # fmt: skip
     if inject is not None:
         cmd += ["-inf", str(inject)]
+    cmd += list(extra)
     for key, value in (keys or {}).items():
         cmd += ["-key", key, value]
     return subprocess.run(

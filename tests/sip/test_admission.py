@@ -6,7 +6,7 @@ from kallrec import timeutil
 from kallrec.config import parse_sip_trunks
 from kallrec.db.models import Session
 from kallrec.live import stream_tokens
-from kallrec.sip.admission import Refusal, admit, session_id_of, trunk_for, uri_param
+from kallrec.sip.admission import Origin, Refusal, admit, session_id_of, trunk_for, uri_param
 
 SECRET = b"s" * 32
 
@@ -76,9 +76,9 @@ def test_an_ended_session_is_404_only_for_who_may_know() -> None:
     assert stranger.value.status == 403
 
 
-def test_a_trunk_opens_its_own_organizations_sessions_only() -> None:
-    assert admit(session(), "", ("org_1", True), SECRET).org_id == "org_1"
-    for other in (("org_2", True), ("org_1", False)):
+def test_a_trunk_or_credential_opens_its_own_organizations_sessions_only() -> None:
+    assert admit(session(), "", Origin("org_1", True), SECRET).org_id == "org_1"
+    for other in (Origin("org_2", True), Origin("org_1", False)):
         with pytest.raises(Refusal):
             admit(session(), "", other, SECRET)
 

@@ -8,8 +8,12 @@ let in when one of these holds:
   ``X-Kallrec-Token`` (or ``X-Stream-Token``) header;
 - it comes from an address of a trunk (KALLREC_SIP_TRUNKS) of the session's organization and mode.
 
-A SIPREC recording session names no session (it creates one): only a trunk lets it in, and the
-trunk says for which organization.
+- it proves a digest credential (KALLREC_SIP_CREDENTIALS, digest.py) of the session's
+  organization and mode: a call with neither token nor trunk address is challenged (401) when
+  credentials are configured.
+
+A SIPREC recording session names no session (it creates one): only a trunk or a credential lets
+it in, and says for which organization.
 
 Everything else gets the same answer, 403, whether the session exists, ended, or never did, so
 the SIP port tells a stranger nothing about which sessions exist. A caller that is let in (it
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import hmac
 import re
+from dataclasses import dataclass
 from ipaddress import ip_address
 
 from kallrec import timeutil
@@ -34,10 +39,11 @@ _SESSION_ID = re.compile(r"sess_[0-9A-Za-z]{1,64}")
 class Refusal(Exception):
     """The final response an INVITE gets instead of 200."""
 
-    def __init__(self, status: int, reason: str) -> None:
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {reason}")
         self.status = status
         self.reason = reason
+        self.headers = headers or {}
 
 
 def forbidden() -> Refusal:
@@ -66,6 +72,15 @@ def uri_param(request_uri: str, name: str) -> str:
     return ""
 
 
+@dataclass(frozen=True)
+class Origin:
+    """Who is calling, when a trunk's address or a credential says so."""
+
+    org_id: str
+    livemode: bool
+    agent_is_caller: bool = False
+
+
 def trunk_for(trunks: list[SipTrunk], source_ip: str) -> SipTrunk | None:
     try:
         address = ip_address(source_ip)
@@ -92,15 +107,18 @@ def token_opens(token: str, session: Session, secret: bytes) -> bool:
 def admit(
     session: Session | None,
     token: str,
-    trunk_org: tuple[str, bool] | None,
+    origin: Origin | None,
     secret: bytes,
 ) -> Session:
     """The session a plain call may record into; raises a Refusal otherwise.
 
-    ``trunk_org``: (organization id, livemode) of the trunk the call came from, if any."""
+    ``origin``: the organization a trunk's address or a credential vouches for, if any."""
     if session is None:
         raise forbidden()
-    by_trunk = trunk_org == (session.org_id, session.livemode)
+    by_trunk = origin is not None and (origin.org_id, origin.livemode) == (
+        session.org_id,
+        session.livemode,
+    )
     issued = bool(token) and stream_tokens.issued_for(token, session.id, secret)
     if session.status == "ended" and (by_trunk or issued):
         raise ended()

@@ -32,6 +32,7 @@ from kallrec.lifecycle import end_session
 from kallrec.metrics import SipMetrics
 from kallrec.runtime import Runtime
 from kallrec.sip import admission, sdp, siprec
+from kallrec.sip.digest import DigestGuard
 from kallrec.sip.media import CallAudio, PortPool, RtpStream
 
 log = logging.getLogger("kallrec.sip")
@@ -62,12 +63,14 @@ class Calls:
         ports: PortPool,
         trunks: list[SipTrunk],
         advertised_address: str = "",
+        digest: DigestGuard | None = None,
     ) -> None:
         self.rt = rt
         self.metrics = metrics
         self.ports = ports
         self.trunks = trunks
         self.advertised_address = advertised_address
+        self.digest = digest or DigestGuard([])
         self.calls: dict[str, Call] = {}
         self._pending: set[asyncio.Task[None]] = set()
         self._orgs: dict[str, Organization] = {}
@@ -94,7 +97,7 @@ class Calls:
         try:
             call = await self._answer(incoming)
         except admission.Refusal as refusal:
-            self._reject(incoming, refusal.status, refusal.reason)
+            self._reject(incoming, refusal.status, refusal.reason, refusal.headers)
             return
         except Exception:
             log.exception("INVITE %s failed", incoming.call_id)
@@ -103,10 +106,25 @@ class Calls:
         if call is not None:
             self.metrics.answered(200)
 
-    def _reject(self, incoming: IncomingCall, status: int, reason: str) -> None:
+    def _reject(
+        self,
+        incoming: IncomingCall,
+        status: int,
+        reason: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.metrics.answered(status)
-        if incoming.dialog.state.name != "TERMINATED":  # not CANCELled meanwhile
+        if incoming.dialog.state.name == "TERMINATED":  # CANCELled meanwhile
+            return
+        if not headers:
             incoming.reject(status, reason)
+            return
+        response = incoming.dialog.create_response(incoming.invite, status, reason)
+        for name, value in headers.items():
+            response.headers.set_single(name, value)
+        if incoming.transport is not None:
+            incoming.transport.send_reply(response)
+        incoming.dialog.terminate()
 
     async def _answer(self, incoming: IncomingCall) -> Call | None:
         invite = incoming.invite
@@ -119,66 +137,84 @@ class Calls:
             metadata = siprec.parse_metadata(metadata_xml) if metadata_xml else None
         except (siprec.BadSiprec, ValueError, IndexError):
             raise admission.Refusal(400, "Bad Request") from None
-        source_ip = incoming.source_addr[0]
-        trunk = admission.trunk_for(self.trunks, source_ip)
-        org = await self._org(trunk) if trunk else None
-        trunk_org = (org.id, trunk.livemode) if org is not None and trunk is not None else None
+        origin = await self._origin(incoming)
+        token = _token(invite)
         if metadata_xml is not None or _is_siprec(invite):
-            if trunk is None or trunk_org is None:
-                raise admission.forbidden()
             kind = "siprec"
+            if origin is None:
+                raise self._unauthorized()
         else:
             kind = "sip"
+            if origin is None and not token and self.digest.enabled:
+                raise self._unauthorized()
         streams = sdp.receivable_streams(offer)
         if not streams:
             raise admission.Refusal(488, "Not Acceptable Here")
         if kind == "sip":
-            session = await self._admit(invite, trunk_org)
+            session = await self._admit(invite, token, origin)
             speakers = _plain_speakers(session, len(streams))
         else:
-            assert trunk is not None and trunk_org is not None
+            assert origin is not None
             meta = metadata or siprec.Metadata()
-            by_label = meta.speaker_of_labels(agent_first=trunk.agent_is_caller)
+            by_label = meta.speaker_of_labels(agent_first=origin.agent_is_caller)
             speakers = _siprec_speakers(streams, by_label)
-            session = self._siprec_session(invite, trunk_org, meta, by_label)
+            session = self._siprec_session(invite, origin, meta, by_label)
         if incoming.dialog.state.name == "TERMINATED":  # CANCELled while we looked it up
             return None
         return await self._start(incoming, kind, session, offer, streams, speakers)
 
-    async def _org(self, trunk: SipTrunk) -> Organization | None:
-        """The trunk's organization (by id, else by name); found ones are remembered, a missing
-        one is looked for again next time (it may be created after the server started)."""
-        org = self._orgs.get(trunk.org)
+    async def _origin(self, incoming: IncomingCall) -> admission.Origin | None:
+        """The organization the caller's address (a trunk) or its digest answer vouches for."""
+        trunk = admission.trunk_for(self.trunks, incoming.source_addr[0])
+        if trunk is not None:
+            org = await self._org(trunk.org)
+            return admission.Origin(org.id, trunk.livemode, trunk.agent_is_caller) if org else None
+        credential = self.digest.verify(incoming.invite)
+        if credential is not None:
+            org = await self._org(credential.org)
+            return admission.Origin(org.id, credential.livemode) if org else None
+        return None
+
+    def _unauthorized(self) -> admission.Refusal:
+        """A challenge when credentials could let the caller in, else the plain refusal."""
+        if self.digest.enabled:
+            challenge = {"WWW-Authenticate": self.digest.challenge()}
+            return admission.Refusal(401, "Unauthorized", challenge)
+        return admission.forbidden()
+
+    async def _org(self, name: str) -> Organization | None:
+        """An organization by id, else by name; found ones are remembered, a missing one is
+        looked for again next time (it may be created after the server started)."""
+        org = self._orgs.get(name)
         if org is None:
             repo = self.rt.repo
-            org = await anyio.to_thread.run_sync(repo.get_org, trunk.org)
+            org = await anyio.to_thread.run_sync(repo.get_org, name)
             if org is None:
-                org = await anyio.to_thread.run_sync(repo.get_org_by_name, trunk.org)
+                org = await anyio.to_thread.run_sync(repo.get_org_by_name, name)
             if org is None:
-                log.warning("KALLREC_SIP_TRUNKS names no organization %r", trunk.org)
+                log.warning("the SIP settings name no organization %r", name)
                 return None
-            self._orgs[trunk.org] = org
+            self._orgs[name] = org
         return org
 
-    async def _admit(self, invite: SipRequest, trunk_org: tuple[str, bool] | None) -> Session:
+    async def _admit(
+        self, invite: SipRequest, token: str, origin: admission.Origin | None
+    ) -> Session:
         session_id = admission.session_id_of(invite.uri)
         if session_id is None:
             raise admission.forbidden()
-        token = admission.uri_param(invite.uri, "token")
-        for header in admission.TOKEN_HEADERS:
-            token = token or (invite.get_header(header) or "").strip()
         secret = await anyio.to_thread.run_sync(signing_secret, self.rt.settings)
         session = await anyio.to_thread.run_sync(self.rt.repo.get_session_any, session_id)
-        return admission.admit(session, token, trunk_org, secret)
+        return admission.admit(session, token, origin, secret)
 
     def _siprec_session(
         self,
         invite: SipRequest,
-        trunk_org: tuple[str, bool],
+        origin: admission.Origin,
         meta: siprec.Metadata,
         by_label: dict[str, str],
     ) -> Session:
-        org_id, livemode = trunk_org
+        org_id, livemode = origin.org_id, origin.livemode
         now = timeutil.now()
         call_id = invite.call_id or ""
         carrier_ids = {"sip_call_id": call_id[:255]}
@@ -365,6 +401,14 @@ class Calls:
             with contextlib.suppress(Exception):
                 call.incoming.hangup()
             await self._ended(call.call_id, "shutdown")
+
+
+def _token(invite: SipRequest) -> str:
+    """The stream token: a URI parameter (;token=…) or a header."""
+    token = admission.uri_param(invite.uri, "token")
+    for header in admission.TOKEN_HEADERS:
+        token = token or (invite.get_header(header) or "").strip()
+    return token
 
 
 def _is_siprec(invite: SipRequest) -> bool:

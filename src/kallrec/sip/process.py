@@ -13,12 +13,18 @@ import contextlib
 import logging
 import signal
 
-from kallrec.config import Settings, parse_rtp_ports, parse_sip_trunks
+from kallrec.config import (
+    Settings,
+    parse_rtp_ports,
+    parse_sip_credentials,
+    parse_sip_trunks,
+)
 from kallrec.jobs.runner import run_background
 from kallrec.metrics import SipMetrics
 from kallrec.runtime import Runtime
 from kallrec.sip.agent import Agent
 from kallrec.sip.calls import Calls
+from kallrec.sip.digest import DigestGuard
 from kallrec.sip.media import PortPool
 from kallrec.sip.transports import transports
 
@@ -39,6 +45,7 @@ async def serve(settings: Settings) -> None:
         PortPool(first, last, "0.0.0.0"),
         parse_sip_trunks(settings.sip_trunks),
         settings.sip_advertised_address,
+        DigestGuard(parse_sip_credentials(settings.sip_credentials)),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
