@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,41 @@ SECONDS = 4.0
 REPO = Path(__file__).resolve().parents[2]
 
 
+@dataclass(frozen=True)
+class Sip:
+    server: Server
+    port: int  # SIP over UDP and TCP
+    key: str
+    tls_port: int
+    authority: CertificateAuthority
+
+
+@pytest.fixture(scope="module")
+def sip(module_servers: Any, tmp_path_factory: pytest.TempPathFactory) -> Sip:
+    """One server for the tests that need no settings of their own: SIP on UDP, TCP and TLS,
+    and a trunk elsewhere (10.0.0.0/8), which must not let the tests' 127.0.0.1 in."""
+    certificates = tmp_path_factory.mktemp("certificates")
+    authority = CertificateAuthority(certificates)
+    authority.server_context("localhost")  # writes localhost.pem and localhost.key
+    port, tls_port = free_udp_port(), free_port()
+    env = sip_env(port, trunks="acme=10.0.0.0/8")
+    env["KALLREC_SIP_LISTEN"] += f",tls:127.0.0.1:{tls_port}"
+    env["KALLREC_SIP_TLS_CERT"] = str(certificates / "localhost.pem")
+    env["KALLREC_SIP_TLS_KEY"] = str(certificates / "localhost.key")
+    server = module_servers(env)
+    wait_for_sip(port)
+    return Sip(server, port, server.create_key("acme"), tls_port, authority)
+
+
+def metric(server: Server, sample: str) -> float:
+    """The value of one sample on /metrics (``name`` or ``name{labels}``), 0 when absent."""
+    for line in httpx.get(server.url("/metrics")).text.splitlines():
+        name, _, value = line.rpartition(" ")
+        if name == sample:
+            return float(value)
+    return 0.0
+
+
 def sip_server(start_server: Callable[..., Server], trunks: str = "") -> tuple[Server, int]:
     port = free_udp_port()
     server = start_server(sip_env(port, trunks))
@@ -58,10 +94,9 @@ def session_of(server: Server, key: str, session_id: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("transport", ["u1", "t1"], ids=["udp", "tcp"])
 def test_a_pbx_call_is_recorded_into_its_session_and_ends_with_bye(
-    start_server: Callable[..., Server], tmp_path: Path, transport: str
+    sip: Sip, tmp_path: Path, transport: str
 ) -> None:
-    server, port = sip_server(start_server)
-    key = server.create_key("acme")
+    server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key, channels="dual")
     # The address a PBX routes the call to, in the session object.
     assert session["sip"] == {"uri": f"sip:{session['id']}@127.0.0.1:{port}"}
@@ -170,10 +205,9 @@ def test_hold_and_resume_keep_the_hold_as_silence_of_its_length(
 
 
 def test_cancel_before_answer_records_nothing_and_leaves_the_session_open(
-    start_server: Callable[..., Server], tmp_path: Path
+    sip: Sip, tmp_path: Path
 ) -> None:
-    server, port = sip_server(start_server)
-    key = server.create_key("acme")
+    server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key)
     path = scenario("cancel.xml", tmp_path, uri_params=f";token={session['stream']['token']}")
     result = run_sipp(path, port, session["id"])
@@ -187,16 +221,16 @@ def test_cancel_before_answer_records_nothing_and_leaves_the_session_open(
 
 
 def test_lost_packets_are_silence_and_reordered_ones_land_in_place(
-    start_server: Callable[..., Server], tmp_path: Path
+    sip: Sip, tmp_path: Path
 ) -> None:
-    server, port = sip_server(start_server)
-    key = server.create_key("acme")
+    server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key, channels="dual")
     seconds = 6.0
     sent = packets(tone(seconds, 1000.0))  # 300 packets
     # 5 % lost, in three bursts of 5 (100 ms each, long enough to see in an MP3), never the
     # first or last packet (they set where the recording starts and ends).
     lost = {i for start in (60, 150, 240) for i in range(start, start + 5)}
+    lost_before = metric(server, "kallrec_rtp_packets_lost_total")
     kept = [p for i, p in enumerate(sent) if i not in lost]
     # 5 % reordered: 15 pairs of neighbours sent swapped (the later one first).
     order = list(range(len(kept)))
@@ -227,19 +261,12 @@ def test_lost_packets_are_silence_and_reordered_ones_land_in_place(
     quiet = rms < 0.5 * tone_level
     gaps = {s + lag + d for s in (60, 150, 240) for d in range(-2, 8)}
     assert not any(quiet[i] for i in range(lag + 2, len(sent) - 2) if i not in gaps)
-    metrics = httpx.get(server.url("/metrics")).text
-    lost_line = next(
-        line for line in metrics.splitlines() if line.startswith("kallrec_rtp_packets_lost_total")
-    )
-    assert float(lost_line.split()[-1]) == len(lost)
+    assert metric(server, "kallrec_rtp_packets_lost_total") - lost_before == len(lost)
 
 
-def test_calls_without_the_token_or_trunk_get_403_whatever_the_session(
-    start_server: Callable[..., Server],
-) -> None:
-    # A trunk that is not where the test calls from: it must not let 127.0.0.1 in.
-    server, port = sip_server(start_server, trunks="acme=10.0.0.0/8")
-    key = server.create_key("acme")
+def test_calls_without_the_token_or_trunk_get_403_whatever_the_session(sip: Sip) -> None:
+    # The server's trunk is not where the test calls from: it must not let 127.0.0.1 in.
+    server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key)
     token = session["stream"]["token"]
     host = f"127.0.0.1:{port}"
@@ -265,11 +292,8 @@ def test_calls_without_the_token_or_trunk_get_403_whatever_the_session(
     assert ended == "SIP/2.0 404 Not Found"
 
 
-def test_malformed_sip_and_rtp_change_nothing_and_crash_nothing(
-    start_server: Callable[..., Server], tmp_path: Path
-) -> None:
-    server, port = sip_server(start_server)
-    key = server.create_key("acme")
+def test_malformed_sip_and_rtp_change_nothing_and_crash_nothing(sip: Sip, tmp_path: Path) -> None:
+    server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key, channels="dual")
     token = session["stream"]["token"]
     host = f"127.0.0.1:{port}"
@@ -317,10 +341,9 @@ def test_malformed_sip_and_rtp_change_nothing_and_crash_nothing(
 
 
 def test_fifty_concurrent_calls_each_record_into_their_own_session(
-    start_server: Callable[..., Server], tmp_path: Path
+    sip: Sip, tmp_path: Path
 ) -> None:
-    server, port = sip_server(start_server)
-    key = server.create_key("acme")
+    server, port, key = sip.server, sip.port, sip.key
     calls = 50
     sessions = [new_session(server, key, channels="mixed") for _ in range(calls)]
     # SIPp takes each call's session id and token from an injection file, one line per call.
@@ -337,6 +360,7 @@ def test_fifty_concurrent_calls_each_record_into_their_own_session(
         uri_params=";token=[field1]",
         service="[field0]",
     )
+    answered = metric(server, 'kallrec_sip_calls_total{kind="sip"}')
     result = run_sipp(
         path, port, "unused", calls=calls, concurrent=calls, rate=50, inject=injection
     )
@@ -344,17 +368,13 @@ def test_fifty_concurrent_calls_each_record_into_their_own_session(
     for session in sessions:
         recordings = ready_recordings(server, key, session["id"], 1, timeout=120)
         assert abs(recordings["mixed"]["duration"] - seconds) <= seconds * 0.005, session["id"]
-    metrics = httpx.get(server.url("/metrics")).text
-    assert 'kallrec_sip_calls_total{kind="sip"} 50.0' in metrics
-    assert 'kallrec_sip_calls_active{kind="sip"} 0.0' in metrics
+    assert metric(server, 'kallrec_sip_calls_total{kind="sip"}') - answered == calls
+    assert metric(server, 'kallrec_sip_calls_active{kind="sip"}') == 0
 
 
 @needs_baresip
-def test_a_softphone_call_with_a_wav_microphone_is_recorded(
-    start_server: Callable[..., Server], tmp_path: Path
-) -> None:
-    server, port = sip_server(start_server)
-    key = server.create_key("acme")
+def test_a_softphone_call_with_a_wav_microphone_is_recorded(sip: Sip, tmp_path: Path) -> None:
+    server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key, channels="dual")
     microphone = tmp_path / "microphone.wav"
     sf.write(str(microphone), tone(3.0, 700.0), 8000, subtype="PCM_16")
@@ -372,11 +392,8 @@ def test_a_softphone_call_with_a_wav_microphone_is_recorded(
     assert band_power(audible, 8000, 700.0) > 100 * band_power(audible, 8000, 1000.0)
 
 
-def test_ending_the_session_through_the_api_hangs_the_call_up(
-    start_server: Callable[..., Server], tmp_path: Path
-) -> None:
-    server, port = sip_server(start_server)
-    key = server.create_key("acme")
+def test_ending_the_session_through_the_api_hangs_the_call_up(sip: Sip, tmp_path: Path) -> None:
+    server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key, channels="dual")
     path = scenario(
         "ended.xml",
@@ -416,21 +433,11 @@ def stream_request(sock: socket.socket, transport: str) -> str:
     return sock.recv(65535).decode(errors="replace").split("\r\n", 1)[0]
 
 
-def test_tcp_and_tls_answer_on_the_callers_connection(
-    start_server: Callable[..., Server], tmp_path: Path
-) -> None:
-    authority = CertificateAuthority(tmp_path)
-    authority.server_context("localhost")  # writes localhost.pem and localhost.key
-    port, tls_port = free_udp_port(), free_port()
-    env = sip_env(port)
-    env["KALLREC_SIP_LISTEN"] += f",tls:127.0.0.1:{tls_port}"
-    env["KALLREC_SIP_TLS_CERT"] = str(tmp_path / "localhost.pem")
-    env["KALLREC_SIP_TLS_KEY"] = str(tmp_path / "localhost.key")
-    start_server(env)
-    wait_for_sip(port)
+def test_tcp_and_tls_answer_on_the_callers_connection(sip: Sip) -> None:
+    port, tls_port = sip.port, sip.tls_port
     with socket.create_connection(("127.0.0.1", port)) as tcp:
         assert stream_request(tcp, "TCP") == "SIP/2.0 200 OK"
-    context = authority.client_context()
+    context = sip.authority.client_context()
     with (
         socket.create_connection(("127.0.0.1", tls_port)) as raw,
         context.wrap_socket(raw, server_hostname="localhost") as tls,
