@@ -72,10 +72,12 @@ class Calls:
         self.advertised_address = advertised_address
         self.digest = digest or DigestGuard([])
         self.calls: dict[str, Call] = {}
+        self._agents: list[SipUAS] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._orgs: dict[str, Organization] = {}
 
     def attach(self, uas: SipUAS) -> None:
+        self._agents.append(uas)
         uas.on_invite = lambda call: self._spawn(self._new_call(call))
         uas.on_reinvite = lambda call: self._spawn(self._reinvite(call))
         uas.on_bye = lambda call, request: self._spawn(self._ended(call.call_id, "bye"))
@@ -380,6 +382,11 @@ class Calls:
         call.finished = True
         if call.watcher is not None and why != "ended_elsewhere":
             call.watcher.cancel()
+        # A call kallrec hung up (or that timed out) is still in aiosipua's table, with its
+        # timers: aiosipua forgets a call only when the other side's BYE arrives.
+        call.incoming._stop_retransmissions()
+        for agent in self._agents:
+            agent._calls.pop(call_id, None)
         self.metrics.calls_active.labels(call.kind).dec()
         self._close_streams(call)
         rt = self.rt
