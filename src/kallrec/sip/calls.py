@@ -53,6 +53,9 @@ class Call:
     streams: dict[int, RtpStream] = field(default_factory=dict)  # offer m-line index -> stream
     watcher: asyncio.Task[None] | None = None
     finished: bool = False
+    # Set once the answered call's session is stored and started: a BYE that comes sooner
+    # waits for it, so the session it ends is the one that was started.
+    started: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class Calls:
@@ -299,9 +302,11 @@ class Calls:
                 )
         except Exception:
             log.exception("call %s: the session could not be started; hanging up", call.call_id)
+            call.started.set()
             incoming.hangup()
             await self._ended(call.call_id, "error")
             return None
+        call.started.set()
         call.watcher = asyncio.get_running_loop().create_task(self._watch(call))
         log.info("%s call %s recording into %s", kind, call.call_id, session.id)
         return call
@@ -380,6 +385,7 @@ class Calls:
         if call is None or call.finished:
             return
         call.finished = True
+        await call.started.wait()
         if call.watcher is not None and why != "ended_elsewhere":
             call.watcher.cancel()
         # A call kallrec hung up (or that timed out) is still in aiosipua's table, with its
