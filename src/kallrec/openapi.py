@@ -294,6 +294,20 @@ def _schemas() -> JSON:
                 "token, only for keys with `sessions:write` (the token lets its holder write the "
                 "session). Null for other keys, and once the session has ended.",
             },
+            "sip": {
+                "type": ["object", "null"],
+                "properties": {
+                    "uri": {
+                        "type": "string",
+                        "description": "`sip:<session id>@<host:port>`; add `;token=<stream "
+                        "token>` (or an `X-Kallrec-Token` header) unless the call comes from a "
+                        "trunk of the organization (docs/sip.md).",
+                    }
+                },
+                "required": ["uri"],
+                "description": "Where a PBX sends this session's call leg (INVITE), while the "
+                "session is open and kallrec answers SIP (`KALLREC_SIP_LISTEN`); else null.",
+            },
             "recording": _ref("schemas", "SessionRecording"),
             "metadata": _nullable(_ref("schemas", "Metadata")),
             "routing": {

@@ -87,7 +87,9 @@ async def _visible(
     url = stream_base(request)
     bodies = []
     for session in sessions:
-        body = session_object(session, url, mixed.get(session.recording_id or ""))
+        body = session_object(
+            session, url, mixed.get(session.recording_id or ""), rt.settings.sip_domain
+        )
         if "sessions:write" not in principal.scopes:
             body["stream"] = None
         bodies.append(body)
@@ -168,7 +170,8 @@ async def create_session(request: Request) -> Response:
         await anyio.to_thread.run_sync(
             rt.repo.insert_session, session, session_event("session.created")
         )
-        return json_response(session_object(session, stream_base(request)), 201)
+        body = session_object(session, stream_base(request), sip_domain=rt.settings.sip_domain)
+        return json_response(body, 201)
 
     return await idempotent(request, principal, raw, create)
 
