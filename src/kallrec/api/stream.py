@@ -17,7 +17,7 @@ starts unmuted, as a new stream did in the older docs.
 from __future__ import annotations
 
 import contextlib
-import hmac
+import json
 import logging
 import time
 from typing import Any
@@ -26,10 +26,12 @@ import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from kallrec import timeutil
+from kallrec.api import carrier_stream
+from kallrec.api.stream_admission import admit, url_token
+from kallrec.carriers import dialects
+from kallrec.carriers.older_audio import OlderAudio
 from kallrec.db.models import Session
-from kallrec.download_links import signing_secret
 from kallrec.events import session_event
-from kallrec.live import stream_tokens
 from kallrec.live.messages import (
     MAX_MESSAGE_BYTES,
     AudioChunk,
@@ -44,9 +46,6 @@ from kallrec.runtime import Runtime
 
 log = logging.getLogger("kallrec.stream")
 
-CLOSE_TOKEN_EXPIRED = 4001
-CLOSE_WRONG_SESSION = 4003
-CLOSE_SESSION_ENDED = 4009
 # How often a quiet connection checks whether its session was ended elsewhere.
 STATUS_CHECK_SECONDS = 5.0
 # Stamping last_audio_at more often than this only costs database writes.
@@ -71,94 +70,50 @@ class _Bucket:
         return True
 
 
-async def _refuse(ws: WebSocket, close_code: int, code: str, message: str) -> None:
-    await ws.send_json({"type": "session.error", "code": code, "message": message})
-    await ws.close(close_code)
-
-
-async def _admit(rt: Runtime, ws: WebSocket, session_id: str) -> Session | None:
-    """The session if the token opens it, after telling the client why not otherwise.
-
-    Only a token issued for this very session learns anything about it (that it ended: 4009);
-    any other is invalid (4001) whatever the session's state, owner or existence."""
-    token = ws.query_params.get("token") or _bearer(ws.headers.get("authorization"))
-    secret = await anyio.to_thread.run_sync(signing_secret, rt.settings)
-    session = None
-    if stream_tokens.issued_for(token, session_id, secret):
-        session = await anyio.to_thread.run_sync(rt.repo.get_session_any, session_id)
-    elif token:
-        # The current token of some session (the MAC may be another host's, or an older shape).
-        session = await anyio.to_thread.run_sync(rt.repo.get_session_by_token, token)
-        if session is not None and session.id != session_id:
-            await _refuse(
-                ws, CLOSE_WRONG_SESSION, "wrong_session", "This token is for another session."
-            )
-            return None
-    if session is None:
-        await _refuse(
-            ws,
-            CLOSE_TOKEN_EXPIRED,
-            "invalid_token",
-            "The stream token is invalid or expired; GET the session for a fresh one.",
-        )
-        return None
-    if session.status == "ended":
-        await _refuse(ws, CLOSE_SESSION_ENDED, "session_ended", "This session has ended.")
-        return None
-    current = session.stream_token or ""
-    if (
-        not hmac.compare_digest(token.encode(), current.encode())
-        or not stream_tokens.current_shape(token)
-        or (session.stream_token_expires_at or 0) < timeutil.now()
-    ):
-        await _refuse(
-            ws,
-            CLOSE_TOKEN_EXPIRED,
-            "token_expired",
-            "The stream token has expired or was replaced; GET the session for a fresh one.",
-        )
-        return None
-    return session
-
-
-def _bearer(header: str | None) -> str:
-    """The credentials of ``Authorization: Bearer …``, or "" (any other scheme: no token)."""
-    scheme, _, credentials = (header or "").strip().partition(" ")
-    return credentials.strip() if scheme.lower() == "bearer" else ""
-
-
 async def session_stream(ws: WebSocket) -> None:
     rt: Runtime = ws.app.start()
     session_id = ws.path_params["session_id"]
     await ws.accept()
-    session = await _admit(rt, ws, session_id)
+    token = url_token(ws)
+    if not token:
+        # Twilio's Stream URL takes no query string: a carrier may show its token in its first
+        # frames. Kallglot's own protocol without a token is refused there (4001).
+        await carrier_stream.serve_unauthenticated(rt, ws, session_id)
+        return
+    session = await admit(rt, ws, session_id, token)
     if session is None:
         return
     session = await anyio.to_thread.run_sync(
         rt.repo.start_session, session_id, rt.settings.node, session_event("session.started")
     )
     tracks, ended = rt.live.connect(session_id)
+    handed_over: dict[str, Any] | None = None
     try:
         await ws.send_json({"type": "session.ready", "session_id": session_id})
-        await _serve(rt, ws, session, tracks, ended)
+        handed_over = await _serve(rt, ws, session, tracks, ended)
     except WebSocketDisconnect:
         pass
     finally:
         rt.live.disconnect(session_id)
+    if handed_over is not None:
+        # A carrier given the token in its URL (Telnyx Call Control, Plivo, Vonage's uri).
+        await carrier_stream.serve(rt, ws, session, [handed_over], None)
 
 
 async def _serve(
     rt: Runtime, ws: WebSocket, session: Session, tracks: Any, ended: anyio.Event
-) -> None:
+) -> dict[str, Any] | None:
+    """Serves Kallglot's protocol; returns the first frame instead when it is a carrier's."""
     # Receiving is never interrupted by a timeout (a cancelled receive could drop a message that
     # was arriving at that moment): a separate task watches for the session ending elsewhere.
     state = _Closing()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_watch_for_end, rt, ws, session.id, ended, state)
         try:
-            await _receive_loop(rt, ws, session, tracks, state)
+            handed_over = await _receive_loop(rt, ws, session, tracks, state)
         finally:
             tg.cancel_scope.cancel()
+    return handed_over
 
 
 class _Closing:
@@ -186,8 +141,10 @@ async def _watch_for_end(
 
 async def _receive_loop(
     rt: Runtime, ws: WebSocket, session: Session, tracks: Any, state: _Closing
-) -> None:
+) -> dict[str, Any] | None:
     bucket = _Bucket()
+    first = True
+    older_audio = OlderAudio(session.id)
     muted: set[str] = set()  # speakers this connection muted (older protocol's control)
     last_touch = time.monotonic()
     max_jump_ms = round(rt.settings.stream_max_timestamp_jump_seconds * 1000)
@@ -195,9 +152,9 @@ async def _receive_loop(
         try:
             message = await ws.receive()
         except (WebSocketDisconnect, RuntimeError):  # closed, by the client or by the watcher
-            return
+            return None
         if message["type"] == "websocket.disconnect" or state.started:
-            return
+            return None
         if len(message.get("text") or message.get("bytes") or "") > MAX_MESSAGE_BYTES:
             # Spec §9: the connection ends (1009, "message too big"); what was received before
             # is kept. Granian has already buffered the frame: see SECURITY.md.
@@ -205,15 +162,26 @@ async def _receive_loop(
                 ws, "message_too_large", f"Messages are limited to {MAX_MESSAGE_BYTES} bytes."
             )
             await ws.close(1009)
-            return
+            return None
         if not bucket.take():
             await _error(ws, "rate_limited", "Too many messages; slow down.")
             continue
         text = message.get("text")
+        if first:
+            first = False
+            carrier_frame = _carrier_frame(text)
+            if carrier_frame is not None:
+                state.started = True  # the watcher says nothing to a carrier
+                return carrier_frame
         if text is None:
             await _error(ws, "invalid_message", "Send JSON text frames, not binary.")
             continue
         try:
+            if OlderAudio.matches(text):
+                # Kallglot's older `audio` message: no speaker, no time (carriers/older_audio.py).
+                if session.recording_enabled:
+                    older_audio.write(text, tracks, max_jump_ms=max_jump_ms, muted=muted)
+                continue
             parsed = parse(text)
             if isinstance(parsed, AudioChunk) and session.recording_enabled:
                 # Refused (timestamp_out_of_range) before anything is written.
@@ -246,7 +214,18 @@ async def _receive_loop(
             await anyio.to_thread.run_sync(tracks.sync)
             await end_session(rt, session.org_id, session.livemode, session.id)
             await _finish(ws, session.id, "explicit_end")
-            return
+            return None
+
+
+def _carrier_frame(text: str | None) -> dict[str, Any] | None:
+    """The first frame as a carrier's JSON object, or None when it is not one."""
+    if text is None or '"event"' not in text:
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) and dialects.is_carrier_frame(data) else None
 
 
 async def _ended_elsewhere(rt: Runtime, session_id: str) -> bool:
