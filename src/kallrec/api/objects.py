@@ -82,6 +82,8 @@ def session_object(
         },
         "metadata": session.metadata_dict,
         "routing": session.routing_dict,
+        # The carrier's own ids of the call and its media streams (issue 14), as they arrived.
+        "carrier": session.carrier_ids_dict or None,
         "ai_agent": session.ai_agent_dict,
         "created_at": iso(session.created_at),
         "started_at": iso(session.started_at),

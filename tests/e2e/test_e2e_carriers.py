@@ -1,0 +1,257 @@
+"""Each carrier's media stream, played as its documentation shows it, against a real server:
+the session's recordings are checked by decoding them (duration, who speaks where and when)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import websockets
+
+from tests.e2e import carriers
+from tests.e2e.helpers import Server, auth, band_power, dominant_frequency
+from tests.e2e.streaming import FAST, ready_recordings, samples_of
+
+pytestmark = pytest.mark.e2e
+
+RATE = 8000
+# The recordings' decoded duration: the call's, within 0.5 %.
+TOLERANCE = carriers.SECONDS * 0.005
+
+
+@pytest.fixture(scope="module")
+def live_server(module_servers) -> Server:  # type: ignore[no-untyped-def]
+    return module_servers({**FAST, "KALLREC_CARRIER_END_GRACE_SECONDS": "1"})
+
+
+@pytest.fixture(scope="module")
+def key(live_server: Server) -> str:
+    return live_server.create_key("carriers", mode="test")
+
+
+def new_session(
+    server: Server, key: str, carrier: str, channels: str = "dual", direction: str | None = None
+) -> dict[str, Any]:
+    routing: dict[str, Any] = {"type": carrier}
+    if direction:
+        routing["direction"] = direction
+    response = httpx.post(
+        server.url("/v1/sessions"),
+        headers=auth(key),
+        json={
+            "mode": "ai_agent",
+            "recording": {"enabled": True, "channels": channels},
+            "routing": routing,
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def window(samples: np.ndarray, start: float, end: float) -> np.ndarray:
+    return samples[int(start * RATE) : int(end * RATE)]
+
+
+def loud(samples: np.ndarray) -> bool:
+    return float(np.sqrt((samples**2).mean())) > 0.05
+
+
+def assert_agent_then_customer(recs: dict[str, dict[str, Any]], server: Server, key: str) -> None:
+    """The call of tests/e2e/carriers.py: agent (440 Hz) 0-2 s, customer (1,200 Hz) 1-3 s.
+    Windows keep 0.3 s away from each edge (LAME's delay shifts the audio by ~0.14 s)."""
+    for rec in recs.values():
+        assert rec["duration"] == pytest.approx(carriers.SECONDS, abs=TOLERANCE), rec
+    mixed = samples_of(server, key, recs["mixed"])
+    assert dominant_frequency(window(mixed, 0.3, 0.8), RATE) == pytest.approx(440, abs=15)
+    assert dominant_frequency(window(mixed, 2.3, 2.8), RATE) == pytest.approx(1200, abs=15)
+    both = window(mixed, 1.3, 1.8)
+    assert band_power(both, RATE, 440) > 0.2 * band_power(both, RATE, 1200)
+    assert band_power(both, RATE, 1200) > 0.2 * band_power(both, RATE, 440)
+    if "agent" in recs:
+        agent = samples_of(server, key, recs["agent"])
+        assert dominant_frequency(window(agent, 0.3, 1.8), RATE) == pytest.approx(440, abs=15)
+        assert not loud(window(agent, 2.4, 2.9))
+        customer = samples_of(server, key, recs["customer"])
+        assert dominant_frequency(window(customer, 1.3, 2.8), RATE) == pytest.approx(1200, abs=15)
+        assert not loud(window(customer, 0.2, 0.8))
+
+
+def get_session(server: Server, key: str, session_id: str) -> dict[str, Any]:
+    return httpx.get(server.url(f"/v1/sessions/{session_id}"), headers=auth(key)).json()  # type: ignore[no-any-return]
+
+
+def test_twilio_at_the_kallglot_url_with_its_token_in_a_parameter_records_both_parties(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "twilio")
+    url = session["stream"]["url"]  # as Kallglot's guide: no query string, token as <Parameter>
+    assert "?" not in url
+    sent_back = asyncio.run(carriers.play(url, carriers.twilio(session["stream"]["token"]), pace=1))
+    assert sent_back == []  # nothing a carrier could misread
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    assert_agent_then_customer(recs, live_server, key)
+    ended = get_session(live_server, key, session["id"])
+    assert ended["status"] == "ended"
+    assert ended["carrier"]["call_sid"] == "CA00000000000000000000000000000001"
+    assert ended["carrier"]["stream_sid"] == "MZ00000000000000000000000000000001"
+    assert ended["carrier"]["carrier"] == "twilio"
+
+
+def test_signalwire_out_of_order_duplicated_fast_and_closed_without_stop(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "signalwire")
+    call = carriers.twilio(session["stream"]["token"], stop=False, shuffle=True, duplicate=True)
+    asyncio.run(carriers.play(session["stream"]["url"], call))
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    assert_agent_then_customer(recs, live_server, key)
+    assert get_session(live_server, key, session["id"])["carrier"]["carrier"] == "signalwire"
+
+
+def test_a_twilio_reconnect_with_a_new_stream_sid_continues_the_same_recording(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "twilio")
+    full = carriers.twilio(session["stream"]["token"], extras=False)
+    media = [f for f in full.frames if isinstance(f, dict) and f["event"] == "media"]
+    half = len(media) // 2
+    first = carriers.Call(full.frames[:2] + media[:half] + [full.frames[-1]])
+    second = carriers.twilio(session["stream"]["token"], extras=False, stream_sid="MZ2")
+    # The second stream counts its time from 0 again, as a new Twilio stream does.
+    rest = []
+    for frame in media[half:]:
+        moved = {**frame, "streamSid": "MZ2", "media": dict(frame["media"])}
+        moved["media"]["timestamp"] = str(int(frame["media"]["timestamp"]) - 1500)
+        rest.append(moved)
+    second = carriers.Call(second.frames[:2] + rest + [second.frames[-1]])
+    asyncio.run(carriers.play(session["stream"]["url"], first))
+    asyncio.run(carriers.play(session["stream"]["url"], second))
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    assert_agent_then_customer(recs, live_server, key)
+    assert get_session(live_server, key, session["id"])["carrier"]["stream_sid"] == "MZ2"
+
+
+def test_an_outbound_call_swaps_the_tracks(live_server: Server, key: str) -> None:
+    session = new_session(live_server, key, "twilio", direction="outbound")
+    asyncio.run(carriers.play(session["stream"]["url"], carriers.twilio(session["stream"]["token"])))
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    # inbound (the 1,200 Hz voice here) is the agent on an outbound call
+    agent = samples_of(live_server, key, recs["agent"])
+    assert dominant_frequency(window(agent, 1.3, 2.8), RATE) == pytest.approx(1200, abs=15)
+
+
+def test_a_single_inbound_track_still_makes_a_correct_mixed_recording(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "twilio", channels="mixed")
+    call = carriers.twilio(session["stream"]["token"], tracks=("inbound",))
+    asyncio.run(carriers.play(session["stream"]["url"], call))
+    recs = ready_recordings(live_server, key, session["id"], 1)
+    assert recs["mixed"]["duration"] == pytest.approx(carriers.SECONDS, abs=TOLERANCE)
+    mixed = samples_of(live_server, key, recs["mixed"])
+    assert not loud(window(mixed, 0.2, 0.8))
+    assert dominant_frequency(window(mixed, 1.3, 2.8), RATE) == pytest.approx(1200, abs=15)
+
+
+def test_telnyx_texml_l16_with_token_and_session_id_parameters(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "telnyx")
+    call = carriers.telnyx(session["stream"]["token"], session["id"], l16=True)
+    asyncio.run(carriers.play(session["stream"]["url"], call))
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    assert_agent_then_customer(recs, live_server, key)
+    carrier = get_session(live_server, key, session["id"])["carrier"]
+    assert carrier["call_control_id"].startswith("v3:")
+
+
+def test_telnyx_call_control_pcmu_with_the_token_in_the_url(live_server: Server, key: str) -> None:
+    session = new_session(live_server, key, "telnyx")
+    url = f"{session['stream']['url']}?token={session['stream']['token']}"
+    asyncio.run(carriers.play(url, carriers.telnyx(None, None)))
+    assert_agent_then_customer(
+        ready_recordings(live_server, key, session["id"], 3), live_server, key
+    )
+
+
+def test_plivo_l16_16khz_token_in_the_url_closed_without_stop(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "plivo")
+    url = f"{session['stream']['url']}?token={session['stream']['token']}"
+    asyncio.run(carriers.play(url, carriers.plivo()))
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    assert_agent_then_customer(recs, live_server, key)
+    assert get_session(live_server, key, session["id"])["carrier"]["call_id"].startswith("1234")
+
+
+def test_vonage_token_in_the_ncco_headers_single_mixed_track(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "vonage", channels="mixed")
+    call = carriers.vonage(session["stream"]["token"], session["id"])
+    asyncio.run(carriers.play(session["stream"]["url"], call))
+    recs = ready_recordings(live_server, key, session["id"], 1)
+    assert_agent_then_customer(recs, live_server, key)
+    assert get_session(live_server, key, session["id"])["carrier"]["uuid"].startswith("aaaa")
+
+
+def test_kallglot_older_audio_messages_stereo_pcm16(live_server: Server, key: str) -> None:
+    session = new_session(live_server, key, "sip")
+
+    async def call() -> None:
+        url = f"{session['stream']['url']}?token={session['stream']['token']}"
+        async with websockets.connect(url) as ws:
+            assert '"session.ready"' in await ws.recv()
+            for message in carriers.older_audio():
+                await ws.send(message)
+            await ws.send('{"type": "end"}')
+            assert '"session.ended"' in await asyncio.wait_for(ws.recv(), 10)
+
+    asyncio.run(call())
+    assert_agent_then_customer(
+        ready_recordings(live_server, key, session["id"], 3), live_server, key
+    )
+
+
+def test_a_stream_that_never_shows_a_token_is_closed_4001_and_records_nothing(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "twilio")
+
+    async def call() -> int | None:
+        async with websockets.connect(session["stream"]["url"]) as ws:
+            for frame in carriers.twilio(None).frames[:30]:
+                await ws.send(carriers.json.dumps(frame))
+            started = time.monotonic()
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            assert time.monotonic() - started < 7
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert asyncio.run(call()) == 4001
+    assert get_session(live_server, key, session["id"])["status"] == "created"
+
+
+def test_a_telnyx_session_id_parameter_of_another_session_is_4003(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "telnyx")
+    other = new_session(live_server, key, "telnyx")
+    call = carriers.telnyx(session["stream"]["token"], other["id"])
+
+    async def play() -> int | None:
+        async with websockets.connect(session["stream"]["url"]) as ws:
+            for frame in call.frames[:2]:
+                await ws.send(carriers.json.dumps(frame))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert asyncio.run(play()) == 4003
