@@ -315,6 +315,14 @@ def _schemas() -> JSON:
                 "type": ["number", "null"],
                 "description": "The same as `duration` (the newer Kallglot docs' name).",
             },
+            "carrier": {
+                "type": ["object", "null"],
+                "additionalProperties": {"type": "string"},
+                "description": "The carrier's own ids of the call and its media streams, as "
+                "their frames gave them (`call_sid`, `stream_sid`, `call_control_id`, "
+                "`stream_id`, `call_id`, `uuid`, ...) and `carrier`, the dialect heard; "
+                "null before any (docs/carriers.md).",
+            },
             "end_reason": _nullable(
                 _enum(
                     END_REASONS,
@@ -493,7 +501,26 @@ def _schemas() -> JSON:
                     "0-9A-Za-z_-",
                 ),
                 "expires_at": _TIMESTAMP,
+                "carrier": {
+                    "type": "object",
+                    "description": "For a session whose `routing.type` is a carrier: the URL "
+                    "it should open and the markup (TwiML, LaML, TeXML, NCCO, Plivo XML) that "
+                    "makes it do so, token filled in (docs/carriers.md).",
+                    "properties": {
+                        "type": _str("The carrier."),
+                        "url": _str("The URL the carrier opens."),
+                        "markup_type": _enum(
+                            ("twiml", "laml", "texml", "ncco", "plivo_xml"), "The markup's kind."
+                        ),
+                        "markup": {
+                            "type": ["string", "array"],
+                            "description": "XML to answer the carrier's webhook with, or the "
+                            "NCCO (a JSON array).",
+                        },
+                    },
+                },
             },
+            required=("url", "token", "expires_at"),
             description="How to stream live audio; null once the session has ended.",
         ),
         "SessionRecording": session_recording,

@@ -63,23 +63,36 @@ class Call:
         self.frames.append(frame)
 
 
-def twilio(token: str | None, *, tracks: tuple[str, ...] = ("inbound", "outbound"),
-           stream_sid: str = "MZ00000000000000000000000000000001", extras: bool = True,
-           stop: bool = True, shuffle: bool = False, duplicate: bool = False) -> Call:
+def twilio(
+    token: str | None,
+    *,
+    tracks: tuple[str, ...] = ("inbound", "outbound"),
+    stream_sid: str = "MZ00000000000000000000000000000001",
+    extras: bool = True,
+    stop: bool = True,
+    shuffle: bool = False,
+    duplicate: bool = False,
+) -> Call:
     """Twilio Media Streams: connected, start (token in customParameters), media per track
     (μ-law 8 kHz, 20 ms, timestamps from the stream's start), dtmf and mark among them, stop."""
     call = Call()
     call.add({"event": "connected", "protocol": "Call", "version": "1.0.0"})
     params = {"token": token} if token else {}
-    call.add({
-        "event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
-        "start": {
-            "accountSid": "AC00000000000000000000000000000001", "streamSid": stream_sid,
-            "callSid": "CA00000000000000000000000000000001", "tracks": list(tracks),
-            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-            "customParameters": params,
-        },
-    })
+    call.add(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "streamSid": stream_sid,
+            "start": {
+                "accountSid": "AC00000000000000000000000000000001",
+                "streamSid": stream_sid,
+                "callSid": "CA00000000000000000000000000000001",
+                "tracks": list(tracks),
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": params,
+            },
+        }
+    )
     media: list[dict[str, Any]] = []
     sources = {"inbound": customer(), "outbound": agent()}
     pieces = {track: list(chunks(sources[track], 8000)) for track in tracks}
@@ -87,26 +100,54 @@ def twilio(token: str | None, *, tracks: tuple[str, ...] = ("inbound", "outbound
     for index in range(len(pieces[tracks[0]])):
         for track in tracks:
             ts, samples = pieces[track][index]
-            media.append({
-                "event": "media", "sequenceNumber": str(seq), "streamSid": stream_sid,
-                "media": {"track": track, "chunk": str(index + 1), "timestamp": str(ts),
-                          "payload": b64(mulaw_encode(samples))},
-            })
+            media.append(
+                {
+                    "event": "media",
+                    "sequenceNumber": str(seq),
+                    "streamSid": stream_sid,
+                    "media": {
+                        "track": track,
+                        "chunk": str(index + 1),
+                        "timestamp": str(ts),
+                        "payload": b64(mulaw_encode(samples)),
+                    },
+                }
+            )
             seq += 1
     _disorder(media, shuffle, duplicate)
     for i, frame in enumerate(media):
         call.add(frame)
         if extras and i == 40:
-            call.add({"event": "dtmf", "streamSid": stream_sid, "sequenceNumber": "900",
-                      "dtmf": {"track": "inbound_track", "digit": "5"}})
-            call.add({"event": "mark", "streamSid": stream_sid, "sequenceNumber": "901",
-                      "mark": {"name": "greeting"}})
+            call.add(
+                {
+                    "event": "dtmf",
+                    "streamSid": stream_sid,
+                    "sequenceNumber": "900",
+                    "dtmf": {"track": "inbound_track", "digit": "5"},
+                }
+            )
+            call.add(
+                {
+                    "event": "mark",
+                    "streamSid": stream_sid,
+                    "sequenceNumber": "901",
+                    "mark": {"name": "greeting"},
+                }
+            )
             call.add({"event": "some_future_event", "streamSid": stream_sid})
             call.add({"event": "media", "streamSid": stream_sid, "media": {"payload": 7}})
     if stop:
-        call.add({"event": "stop", "sequenceNumber": str(seq), "streamSid": stream_sid,
-                  "stop": {"accountSid": "AC00000000000000000000000000000001",
-                           "callSid": "CA00000000000000000000000000000001"}})
+        call.add(
+            {
+                "event": "stop",
+                "sequenceNumber": str(seq),
+                "streamSid": stream_sid,
+                "stop": {
+                    "accountSid": "AC00000000000000000000000000000001",
+                    "callSid": "CA00000000000000000000000000000001",
+                },
+            }
+        )
     return call
 
 
@@ -129,18 +170,27 @@ def telnyx(token: str | None, session_id: str | None, *, l16: bool = False) -> C
     call.add({"event": "connected", "version": "1.0.0"})
     params = {k: v for k, v in (("token", token), ("session_id", session_id)) if v}
     rate = 16000 if l16 else 8000
-    call.add({
-        "event": "start", "sequence_number": "1", "stream_id": stream_id,
-        "start": {
-            "user_id": "3e6f995f-85f7-4705-9741-53b116d28237",
-            "call_control_id": "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",
-            "call_session_id": "ff55a038-6f5d-11ef-9692-02420aeffb1f",
-            "from": "+13122010094", "to": "+13122123456", "client_state": "aGF2ZQ==",
-            "custom_parameters": params,
-            "media_format": {"encoding": "L16" if l16 else "PCMU", "sample_rate": rate,
-                             "channels": 1},
-        },
-    })
+    call.add(
+        {
+            "event": "start",
+            "sequence_number": "1",
+            "stream_id": stream_id,
+            "start": {
+                "user_id": "3e6f995f-85f7-4705-9741-53b116d28237",
+                "call_control_id": "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",
+                "call_session_id": "ff55a038-6f5d-11ef-9692-02420aeffb1f",
+                "from": "+13122010094",
+                "to": "+13122123456",
+                "client_state": "aGF2ZQ==",
+                "custom_parameters": params,
+                "media_format": {
+                    "encoding": "L16" if l16 else "PCMU",
+                    "sample_rate": rate,
+                    "channels": 1,
+                },
+            },
+        }
+    )
     sources = {"inbound": customer(rate), "outbound": agent(rate)}
     pieces = {track: list(chunks(sources[track], rate)) for track in sources}
     seq = 2
@@ -148,16 +198,41 @@ def telnyx(token: str | None, session_id: str | None, *, l16: bool = False) -> C
         for track in ("inbound", "outbound"):
             ts, samples = pieces[track][index]
             payload = samples.astype(">i2").tobytes() if l16 else mulaw_encode(samples)
-            call.add({"event": "media", "sequence_number": str(seq), "stream_id": stream_id,
-                      "media": {"track": track, "chunk": str(index + 1), "timestamp": str(ts),
-                                "payload": b64(payload)}})
+            call.add(
+                {
+                    "event": "media",
+                    "sequence_number": str(seq),
+                    "stream_id": stream_id,
+                    "media": {
+                        "track": track,
+                        "chunk": str(index + 1),
+                        "timestamp": str(ts),
+                        "payload": b64(payload),
+                    },
+                }
+            )
             seq += 1
         if index == 30:
-            call.add({"event": "dtmf", "sequence_number": str(seq), "stream_id": stream_id,
-                      "occurred_at": "2024-01-01T00:00:00Z", "dtmf": {"digit": "1"}})
-    call.add({"event": "stop", "sequence_number": str(seq + 1), "stream_id": stream_id,
-              "stop": {"user_id": "3e6f995f-85f7-4705-9741-53b116d28237",
-                       "call_control_id": "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg"}})
+            call.add(
+                {
+                    "event": "dtmf",
+                    "sequence_number": str(seq),
+                    "stream_id": stream_id,
+                    "occurred_at": "2024-01-01T00:00:00Z",
+                    "dtmf": {"digit": "1"},
+                }
+            )
+    call.add(
+        {
+            "event": "stop",
+            "sequence_number": str(seq + 1),
+            "stream_id": stream_id,
+            "stop": {
+                "user_id": "3e6f995f-85f7-4705-9741-53b116d28237",
+                "call_control_id": "v3:MdI91X4lWFEs7IgbBEOT9M4AigoY08M0WWZFISt1Yw2axZ_IiE4pqg",
+            },
+        }
+    )
     return call
 
 
@@ -168,13 +243,20 @@ def plivo(*, l16_rate: int | None = 16000, stop: bool = False) -> Call:
     stream_id = "87654321-4321-4321-4321-cba987654321"
     rate = l16_rate or 8000
     encoding = "audio/x-l16" if l16_rate else "audio/x-mulaw"
-    call.add({
-        "event": "start", "sequenceNumber": 1,
-        "start": {"callId": "12345678-1234-1234-1234-123456789abc", "streamId": stream_id,
-                  "accountId": "MAXXXXXXXXXXXXXXXXXX", "tracks": ["inbound", "outbound"],
-                  "mediaFormat": {"encoding": encoding, "sampleRate": rate}},
-        "extra_headers": "userId=12345;crm=abc",
-    })
+    call.add(
+        {
+            "event": "start",
+            "sequenceNumber": 1,
+            "start": {
+                "callId": "12345678-1234-1234-1234-123456789abc",
+                "streamId": stream_id,
+                "accountId": "MAXXXXXXXXXXXXXXXXXX",
+                "tracks": ["inbound", "outbound"],
+                "mediaFormat": {"encoding": encoding, "sampleRate": rate},
+            },
+            "extra_headers": "userId=12345;crm=abc",
+        }
+    )
     epoch = int(time.time() * 1000)
     sources = {"inbound": customer(rate), "outbound": agent(rate)}
     pieces = {track: list(chunks(sources[track], rate)) for track in sources}
@@ -183,14 +265,30 @@ def plivo(*, l16_rate: int | None = 16000, stop: bool = False) -> Call:
         for track in ("inbound", "outbound"):
             ts, samples = pieces[track][index]
             payload = samples.astype("<i2").tobytes() if l16_rate else mulaw_encode(samples)
-            call.add({"event": "media", "sequenceNumber": seq, "streamId": stream_id,
-                      "media": {"track": track, "timestamp": str(epoch + ts), "chunk": index + 1,
-                                "payload": b64(payload)},
-                      "extra_headers": "userId=12345;crm=abc"})
+            call.add(
+                {
+                    "event": "media",
+                    "sequenceNumber": seq,
+                    "streamId": stream_id,
+                    "media": {
+                        "track": track,
+                        "timestamp": str(epoch + ts),
+                        "chunk": index + 1,
+                        "payload": b64(payload),
+                    },
+                    "extra_headers": "userId=12345;crm=abc",
+                }
+            )
             seq += 1
         if index == 20:
-            call.add({"event": "dtmf", "sequenceNumber": seq, "streamId": stream_id,
-                      "dtmf": {"track": "inbound", "digit": "9"}})
+            call.add(
+                {
+                    "event": "dtmf",
+                    "sequenceNumber": seq,
+                    "streamId": stream_id,
+                    "dtmf": {"track": "inbound", "digit": "9"},
+                }
+            )
     if stop:
         call.add({"event": "stop", "sequenceNumber": seq, "streamId": stream_id})
     return call
@@ -203,8 +301,7 @@ def vonage(token: str | None, session_id: str, rate: int = 16000) -> Call:
     headers = {"session_id": session_id, "uuid": "aaaaaaaa-bbbb-cccc-dddd-0123456789ab"}
     if token:
         headers["token"] = token
-    call.add({"event": "websocket:connected", "content-type": f"audio/l16;rate={rate}",
-              **headers})
+    call.add({"event": "websocket:connected", "content-type": f"audio/l16;rate={rate}", **headers})
     mix = (agent(rate).astype(np.int32) + customer(rate).astype(np.int32)) // 2
     for _, samples in chunks(mix.astype(np.int16), rate):
         call.add(samples.astype("<i2").tobytes())
@@ -216,14 +313,27 @@ def older_audio(rate: int = 16000) -> list[str]:
     stereo = np.stack([agent(rate), customer(rate)], axis=1)
     step = rate // 10
     return [
-        json.dumps({"type": "audio", "data": b64(stereo[i : i + step].astype("<i2").tobytes()),
-                    "encoding": "pcm_16", "sample_rate": rate, "channels": 2})
+        json.dumps(
+            {
+                "type": "audio",
+                "data": b64(stereo[i : i + step].astype("<i2").tobytes()),
+                "encoding": "pcm_16",
+                "sample_rate": rate,
+                "channels": 2,
+            }
+        )
         for i in range(0, len(stereo), step)
     ]
 
 
-async def play(url: str, call: Call, *, pace: float = 0.0, close: bool = True,
-               headers: dict[str, str] | None = None) -> list[Any]:
+async def play(
+    url: str,
+    call: Call,
+    *,
+    pace: float = 0.0,
+    close: bool = True,
+    headers: dict[str, str] | None = None,
+) -> list[Any]:
     """Sends the call's frames (sleeping ``pace`` seconds per 20 ms chunk of audio: 1.0 is real
     time, 0 as fast as possible) and returns whatever the server sent back."""
     received: list[Any] = []

@@ -137,7 +137,9 @@ def test_a_twilio_reconnect_with_a_new_stream_sid_continues_the_same_recording(
 
 def test_an_outbound_call_swaps_the_tracks(live_server: Server, key: str) -> None:
     session = new_session(live_server, key, "twilio", direction="outbound")
-    asyncio.run(carriers.play(session["stream"]["url"], carriers.twilio(session["stream"]["token"])))
+    asyncio.run(
+        carriers.play(session["stream"]["url"], carriers.twilio(session["stream"]["token"]))
+    )
     recs = ready_recordings(live_server, key, session["id"], 3)
     # inbound (the 1,200 Hz voice here) is the agent on an outbound call
     agent = samples_of(live_server, key, recs["agent"])
@@ -189,9 +191,7 @@ def test_plivo_l16_16khz_token_in_the_url_closed_without_stop(
     assert get_session(live_server, key, session["id"])["carrier"]["call_id"].startswith("1234")
 
 
-def test_vonage_token_in_the_ncco_headers_single_mixed_track(
-    live_server: Server, key: str
-) -> None:
+def test_vonage_token_in_the_ncco_headers_single_mixed_track(live_server: Server, key: str) -> None:
     session = new_session(live_server, key, "vonage", channels="mixed")
     call = carriers.vonage(session["stream"]["token"], session["id"])
     asyncio.run(carriers.play(session["stream"]["url"], call))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kallrec.carriers import markup
 from kallrec.db.models import Recording, Session
 from kallrec.timeutil import iso
 
@@ -53,13 +54,19 @@ def session_object(
     duration = None
     if session.started_at is not None and session.ended_at is not None:
         duration = round(session.ended_at - session.started_at, 3)
-    stream = None
+    stream: dict[str, Any] | None = None
     if session.status != "ended" and session.stream_token:
+        url = f"{stream_url}/v1/sessions/{session.id}/connect"
         stream = {
-            "url": f"{stream_url}/v1/sessions/{session.id}/connect",
+            "url": url,
             "token": session.stream_token,
             "expires_at": iso(session.stream_token_expires_at),
         }
+        if session.provider in markup.CARRIERS:
+            # The markup that points the session's carrier at this stream (issue 14).
+            stream["carrier"] = markup.for_carrier(
+                session.provider, url, session.stream_token, session.id
+            )
     recording_duration = None
     if mixed is not None and mixed.id == session.recording_id and mixed.status == "ready":
         recording_duration = mixed.duration
