@@ -887,6 +887,13 @@ def _parameters() -> JSON:
         "SessionStatusFilter": _param(
             "status", "query", _enum(sessions_api.STATUSES), "Only sessions with this status."
         ),
+        "CarrierIdFilter": _param(
+            "carrier_id",
+            "query",
+            {"type": "string", "minLength": 1, "maxLength": routing.MAX_ID_CHARS},
+            "Only sessions that kept this carrier id (a call or stream id: CallSid, "
+            "call_control_id, callId, uuid, streamSid, ...).",
+        ),
         "DeliveryStatusFilter": _param(
             "status", "query", _enum(DELIVERY_STATUSES), "Only deliveries with this status."
         ),
@@ -1328,7 +1335,13 @@ _OPERATIONS: tuple[_Op, ...] = (
         description="The sessions of the key's organization and mode (Kallglot's older docs "
         "list it). `stream` is null for keys without `sessions:write`, and shows the token as "
         "stored (it may have expired: retrieve the session for a fresh one).",
-        params=(*_page("Session"), "SessionStatusFilter", "CreatedGte", "CreatedLt"),
+        params=(
+            *_page("Session"),
+            "SessionStatusFilter",
+            "CreatedGte",
+            "CreatedLt",
+            "CarrierIdFilter",
+        ),
         errors={400: _LIST_400},
     ),
     _Op(

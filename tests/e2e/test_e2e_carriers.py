@@ -99,6 +99,26 @@ def test_twilio_at_the_kallglot_url_with_its_token_in_a_parameter_records_both_p
     assert ended["carrier"]["call_sid"] == "CA00000000000000000000000000000001"
     assert ended["carrier"]["stream_sid"] == "MZ00000000000000000000000000000001"
     assert ended["carrier"]["carrier"] == "twilio"
+    # searchable by any of them
+    for carrier_id, found in (("CA00000000000000000000000000000001", True), ("CA_%", False)):
+        listed = httpx.get(
+            live_server.url("/v1/sessions"),
+            params={"carrier_id": carrier_id, "limit": 100},
+            headers=auth(key),
+        )
+        assert listed.status_code == 200, listed.text
+        assert (session["id"] in [s["id"] for s in listed.json()["data"]]) is found
+
+
+def test_a_carrier_session_hands_out_its_markup_with_the_token(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "twilio")
+    carrier = session["stream"]["carrier"]
+    assert carrier["markup_type"] == "twiml" and carrier["url"] == session["stream"]["url"]
+    assert session["stream"]["token"] in carrier["markup"]
+    fresh = get_session(live_server, key, session["id"])["stream"]["carrier"]
+    assert fresh["markup"] == carrier["markup"]
 
 
 def test_signalwire_out_of_order_duplicated_fast_and_closed_without_stop(

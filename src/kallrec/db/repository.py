@@ -56,6 +56,8 @@ class SessionFilter:
     status: str | None = None
     created_gte: float | None = None
     created_lt: float | None = None
+    # One of the carrier's ids kept on the session (call or stream id, any carrier).
+    carrier_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,12 @@ class Repository:
             conds.append(s.c.created_at >= flt.created_gte)
         if flt.created_lt is not None:
             conds.append(s.c.created_at < flt.created_lt)
+        if flt.carrier_id is not None:
+            # carrier_ids is a JSON object of strings: the id, JSON-quoted, is one of its values
+            # (or keys, which are names like call_sid: no id looks like one).
+            quoted = json.dumps(flt.carrier_id)
+            pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(s.c.carrier_ids.like(f"%{pattern}%", escape="\\"))
         with self.db.read() as conn:
             rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
         return [Session.from_row(row) for row in rows], has_more
