@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from kallrec import timeutil
+from kallrec import routing, timeutil
 from kallrec.api import carrier_stream
 from kallrec.api.stream_admission import admit, url_token
 from kallrec.carriers import dialects
@@ -48,6 +48,10 @@ log = logging.getLogger("kallrec.stream")
 
 # How often a quiet connection checks whether its session was ended elsewhere.
 STATUS_CHECK_SECONDS = 5.0
+# How long a session routed through a carrier waits for the first frame before session.ready.
+READY_WAIT_SECONDS = 0.5
+# Sessions whose stream a carrier may open (routing.type); "sip" is not a media stream.
+CARRIERS = tuple(c for c in routing.CARRIERS if c != "sip")
 # Stamping last_audio_at more often than this only costs database writes.
 TOUCH_SECONDS = 10.0
 # Per connection: sustained messages per second, and the burst allowed above it.
@@ -89,7 +93,6 @@ async def session_stream(ws: WebSocket) -> None:
     tracks, ended = rt.live.connect(session_id)
     handed_over: dict[str, Any] | None = None
     try:
-        await ws.send_json({"type": "session.ready", "session_id": session_id})
         handed_over = await _serve(rt, ws, session, tracks, ended)
     except WebSocketDisconnect:
         pass
@@ -107,13 +110,41 @@ async def _serve(
     # Receiving is never interrupted by a timeout (a cancelled receive could drop a message that
     # was arriving at that moment): a separate task watches for the session ending elsewhere.
     state = _Closing()
+    ready = _Ready(session.id)
     async with anyio.create_task_group() as tg:
+        if session.provider in CARRIERS:
+            # A carrier given its token in the URL may be on the line: its first frame comes at
+            # once, and it is sent nothing it could misread (api/carrier_stream.py). A client of
+            # Kallglot's protocol, waiting for session.ready, gets it a moment later.
+            tg.start_soon(ready.send_later, ws, READY_WAIT_SECONDS)
+        else:
+            await ready.send(ws)
         tg.start_soon(_watch_for_end, rt, ws, session.id, ended, state)
         try:
-            handed_over = await _receive_loop(rt, ws, session, tracks, state)
+            handed_over = await _receive_loop(rt, ws, session, tracks, state, ready)
         finally:
             tg.cancel_scope.cancel()
     return handed_over
+
+
+class _Ready:
+    """``session.ready``, sent once: at connect, or (a carrier's session) when the first frame
+    is not a carrier's or none came within READY_WAIT_SECONDS."""
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+        self.sent = False
+        self.withheld = False  # the stream turned out to be a carrier's
+
+    async def send(self, ws: WebSocket) -> None:
+        if self.sent or self.withheld:
+            return
+        self.sent = True
+        await ws.send_json({"type": "session.ready", "session_id": self.session_id})
+
+    async def send_later(self, ws: WebSocket, seconds: float) -> None:
+        await anyio.sleep(seconds)
+        await self.send(ws)
 
 
 class _Closing:
@@ -140,7 +171,7 @@ async def _watch_for_end(
 
 
 async def _receive_loop(
-    rt: Runtime, ws: WebSocket, session: Session, tracks: Any, state: _Closing
+    rt: Runtime, ws: WebSocket, session: Session, tracks: Any, state: _Closing, ready: _Ready
 ) -> dict[str, Any] | None:
     bucket = _Bucket()
     first = True
@@ -171,8 +202,12 @@ async def _receive_loop(
             first = False
             carrier_frame = _carrier_frame(text)
             if carrier_frame is not None:
+                # (When session.ready went out already, the carrier saw a frame of no meaning
+                # to it: carriers key their frames on "event", kallrec's on "type".)
+                ready.withheld = True
                 state.started = True  # the watcher says nothing to a carrier
                 return carrier_frame
+            await ready.send(ws)
         if text is None:
             await _error(ws, "invalid_message", "Send JSON text frames, not binary.")
             continue
