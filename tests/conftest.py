@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from kallrec.admin import create_key
 from kallrec.app import KallrecApp, create_app
+from kallrec.cli.admin import create_key
 from kallrec.config import Settings
 from kallrec.jobs.runner import run_one_job
 from kallrec.runtime import Runtime

@@ -20,7 +20,7 @@ def test_a_bump_in_one_process_is_seen_once_by_another(tmp_path: Path) -> None:
 async def test_a_delete_by_another_process_is_a_404_at_once(
     client, runtime, caller, tmp_path, settings
 ):
-    from kallrec.recordings import delete_recording
+    from kallrec.lifecycle import delete_recording
     from kallrec.runtime import Runtime
     from tests.api.helpers import ready_recording
 
@@ -34,7 +34,7 @@ async def test_a_delete_by_another_process_is_a_404_at_once(
 
 
 async def test_a_revocation_by_the_cli_is_refused_at_once(client, caller, settings):
-    from kallrec.admin import revoke_key
+    from kallrec.cli.admin import revoke_key
     from kallrec.runtime import Runtime
 
     assert (await client.get("/v1/recordings", headers=caller.headers)).status_code == 200
@@ -52,7 +52,7 @@ async def test_a_row_read_while_this_process_deletes_it_is_not_cached(
 ):
     """The delete clears the cache while the lookup is in flight; what the lookup then brings
     back must not refill it (another process's change is caught by the next request's check)."""
-    from kallrec.recordings import delete_recording
+    from kallrec.lifecycle import delete_recording
     from tests.api.helpers import ready_recording
 
     rec = await ready_recording(client, runtime, caller, tmp_path)

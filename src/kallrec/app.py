@@ -16,7 +16,8 @@ from starlette.routing import Route, Router, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kallrec import ids
-from kallrec.api import audio, download, recordings, sessions, stream, system, webhooks
+from kallrec.api import download, recording_audio, recordings, sessions, stream, system, webhooks
+from kallrec.api.context import RequestContext
 from kallrec.config import Settings
 from kallrec.errors import (
     ApiError,
@@ -63,7 +64,7 @@ class _ByMethod:
 
 # The hot routes (see hot_route) are plain ASGI apps; HEAD is answered by the GET handler
 # (Starlette adds HEAD to GET routes).
-AUDIO_ROUTE = route("/v1/recordings/{recording_id}/audio", GET=audio.recording_audio)
+AUDIO_ROUTE = route("/v1/recordings/{recording_id}/audio", GET=recording_audio.recording_audio)
 METADATA_ROUTE = route(
     "/v1/recordings/{recording_id}",
     GET=recordings.get_recording,
@@ -121,7 +122,7 @@ def hot_route(scope: Scope) -> tuple[Route, ASGIApp] | None:
     rest = path[len(_RECORDINGS) :]
     app: ASGIApp
     if rest.endswith("/audio"):
-        recording_id, route, app = rest[:-6], AUDIO_ROUTE, audio.recording_audio
+        recording_id, route, app = rest[:-6], AUDIO_ROUTE, recording_audio.recording_audio
     else:
         recording_id, route, app = rest, METADATA_ROUTE, recordings.get_recording
     if not recording_id or "/" in recording_id:
@@ -183,8 +184,8 @@ class KallrecApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         request_id = ids.request_id()
-        state = scope.setdefault("state", {})
-        state["request_id"] = request_id
+        context = RequestContext(request_id)
+        context.install(scope)
         status = 500
         response_started = False
 
@@ -194,9 +195,7 @@ class KallrecApp:
                 response_started = True
                 status = message["status"]
                 extra = [(b"x-request-id", request_id.encode()), _NOSNIFF]
-                extra += [
-                    (k.encode(), v.encode()) for k, v in state.get("rate_headers", {}).items()
-                ]
+                extra += [(k.encode(), v.encode()) for k, v in context.rate_headers.items()]
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
@@ -219,7 +218,7 @@ class KallrecApp:
                 exc = storage_unavailable(
                     "Audio storage is unavailable right now; try again shortly."
                 )
-            await self._send_error(exc, request_id, scope, send_with_headers)
+            await self._send_error(exc, context, scope["method"], send_with_headers)
         except ClientDisconnect:
             status = 499  # nginx's "client closed request", for the metrics
             log.info("request %s: the client went away while sending its body", request_id)
@@ -231,7 +230,7 @@ class KallrecApp:
                 error = ServerError(
                     "An internal error occurred. Quote the request id if you report it."
                 )
-                await self._send_error(error, request_id, scope, send_with_headers)
+                await self._send_error(error, context, scope["method"], send_with_headers)
         finally:
             route = scope.get("route")
             label = route.path if route is not None else "unmatched"
@@ -240,13 +239,15 @@ class KallrecApp:
                 label, scope["method"], status, time.perf_counter() - started
             )
 
-    async def _send_error(self, error: ApiError, request_id: str, scope: Scope, send: Send) -> None:
-        status, body, headers = render_error(error, request_id)
-        if error.headers.get("x-ratelimit-limit"):
-            scope["state"]["rate_headers"] = {}
+    async def _send_error(
+        self, error: ApiError, context: RequestContext, method: str, send: Send
+    ) -> None:
+        status, body, headers = render_error(error, context.request_id)
+        if error.headers.get("x-ratelimit-limit"):  # a 429 carries its own
+            context.rate_headers = {}
         raw_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        body_out = b"" if scope["method"] == "HEAD" else body
+        body_out = b"" if method == "HEAD" else body
         await send({"type": "http.response.body", "body": body_out, "more_body": False})
 
 

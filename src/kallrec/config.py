@@ -255,7 +255,7 @@ class Settings:
     @property
     def webhook_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         """KALLREC_WEBHOOK_ALLOWED_NETWORKS parsed (ValueError when it is not valid)."""
-        from kallrec.webhooks.addresses import parse_networks
+        from kallrec.network_addresses import parse_networks
 
         return parse_networks(self.webhook_allowed_networks)
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from kallrec.api.objects import recording_object, session_object
 from kallrec.db.models import Recording, Session
 from kallrec.db.repository import insert_event
+from kallrec.wire import recording_object, session_object
 
 EVENT_TYPES = (
     "session.created",

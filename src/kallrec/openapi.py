@@ -24,7 +24,7 @@ from kallrec.auth import ALL_SCOPES
 from kallrec.db.webhook_repository import DELIVERY_STATUSES
 from kallrec.events import EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES
 from kallrec.importing import IMPORT_CHANNELS
-from kallrec.recordings import END_REASONS
+from kallrec.lifecycle import END_REASONS
 from kallrec.webhooks.endpoints import ALL_EVENTS, MAX_DESCRIPTION_CHARS, MAX_URL_CHARS
 from kallrec.webhooks.outcomes import CATEGORIES
 from kallrec.webhooks.signing import SECRET_PREFIX

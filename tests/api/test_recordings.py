@@ -247,7 +247,7 @@ async def test_delete_needs_the_delete_scope(client, runtime, caller, make_calle
 
 
 async def test_delete_removes_metadata_and_audio(client, runtime, caller, tmp_path):
-    from kallrec.recordings import reap_files
+    from kallrec.lifecycle import reap_files
 
     ids = await _import_many(client, runtime, caller, tmp_path, 1)
     files_before = list((runtime.settings.data_dir / "audio").rglob("*.mp3"))

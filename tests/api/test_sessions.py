@@ -558,7 +558,7 @@ async def test_a_recording_deleted_before_the_audio_came_stays_deleted(
     await drain_jobs(runtime)
     assert (await client.get(f"/v1/recordings/{rec_id}", headers=caller.headers)).status_code == 404
     await drain_jobs(runtime)
-    from kallrec.recordings import reap_files
+    from kallrec.lifecycle import reap_files
 
     await reap_files(runtime)
     assert not list((runtime.settings.data_dir / "audio").rglob("*.pcm"))
@@ -579,7 +579,7 @@ async def test_a_session_that_does_not_record_ends_with_no_recordings(client, ru
 async def test_idle_sessions_end_with_reason_timeout(client, runtime, caller) -> None:
     from dataclasses import replace
 
-    from kallrec.recordings import end_idle_sessions
+    from kallrec.lifecycle import end_idle_sessions
 
     session = await create(client, caller)
     runtime.settings = replace(runtime.settings, session_idle_seconds=-1)

@@ -309,7 +309,7 @@ def test_killed_server_mid_call_keeps_the_audio_and_the_session_can_end(start_se
 
 
 def test_load_generator_calls_lose_nothing(live_server: Server, key: str) -> None:
-    from kallrec.loadgen import Options, run, summarize
+    from kallrec.cli.loadgen import Options, run, summarize
 
     opts = Options(
         live_server.base_url,

@@ -9,7 +9,7 @@ from kallrec.http.ranges import (
     MAX_HEADER_LENGTH,
     MAX_RANGE_SPECS,
     MAX_RANGES,
-    RangeNotSatisfiable,
+    UnsatisfiableRange,
     parse_range,
 )
 
@@ -132,7 +132,7 @@ UNSATISFIABLE = [
     ("header", "size"), [pytest.param(h, s, id=i) for i, h, s in UNSATISFIABLE]
 )
 def test_unsatisfiable(header: str, size: int) -> None:
-    with pytest.raises(RangeNotSatisfiable):
+    with pytest.raises(UnsatisfiableRange):
         parse_range(header, size)
 
 
@@ -218,7 +218,7 @@ def test_fuzz_never_raises_and_results_are_well_formed(seed: int) -> None:
         size = rng.choice([0, 1, 2, 10, 1000, 1200])
         try:
             result = parse_range(header, size)
-        except RangeNotSatisfiable:
+        except UnsatisfiableRange:
             continue
         if result is None:
             continue

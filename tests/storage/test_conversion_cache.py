@@ -197,7 +197,7 @@ async def test_a_conversion_that_outgrows_its_reservation_is_not_kept(
 async def test_a_deleted_recordings_conversions_leave_the_quota(
     client, caller, rec, runtime, cache
 ) -> None:
-    from kallrec.recordings import reap_files
+    from kallrec.lifecycle import reap_files
 
     await download(client, caller, rec, "wav", 16000)
     assert cache.usage()[0] == 1

@@ -16,8 +16,8 @@ import soundfile as sf
 
 from kallrec import download_links, timeutil
 from kallrec.audio import convert
+from kallrec.lifecycle import purge_expired
 from kallrec.object_keys import converted_keys
-from kallrec.recordings import purge_expired
 from kallrec.runtime import Runtime
 from kallrec.storage.migrate import list_objects
 from tests.api.helpers import import_file, ready_recording

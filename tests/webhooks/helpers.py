@@ -11,8 +11,8 @@ import anyio
 from kallrec.config import Settings
 from kallrec.db.repository import insert_event
 from kallrec.db.webhook_repository import DeliveryRecord, WebhookEndpoint
+from kallrec.network_addresses import IPAddress, as_address, literal_address
 from kallrec.runtime import Runtime
-from kallrec.webhooks.addresses import IPAddress, as_address, literal_address
 from kallrec.webhooks.delivery import DeliveryWorker
 from kallrec.webhooks.endpoints import new_endpoint
 from kallrec.webhooks.transport import UnresolvableHost

@@ -17,7 +17,7 @@ import httpcore
 import httpx
 import pytest
 
-from kallrec.webhooks.addresses import IPNetwork, parse_networks
+from kallrec.network_addresses import IPNetwork, parse_networks
 from kallrec.webhooks.outcomes import categorize
 from kallrec.webhooks.transport import (
     BlockedAddress,

@@ -58,8 +58,8 @@ from kallrec.carriers.events import (
 from kallrec.carriers.speakers import speaker_for
 from kallrec.db.models import Session
 from kallrec.events import session_event
+from kallrec.lifecycle import end_session
 from kallrec.live.messages import MAX_MESSAGE_BYTES, StreamError
-from kallrec.recordings import end_session
 from kallrec.runtime import Runtime
 
 log = logging.getLogger("kallrec.carriers")

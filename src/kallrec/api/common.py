@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.types import Scope, Send
 
 from kallrec import timeutil, validation
+from kallrec.api.context import RequestContext, request_context
 from kallrec.auth import extract_key
 from kallrec.db.repository import Page, UnknownCursor
 from kallrec.errors import InvalidRequest, PayloadTooLarge
@@ -31,19 +32,20 @@ def request_headers(scope: Scope) -> dict[str, str]:
 
 
 async def authorize_caller(
-    rt: Runtime, headers: Mapping[str, str], state: dict[str, Any], scope: str
+    rt: Runtime, headers: Mapping[str, str], context: RequestContext, scope: str
 ) -> Principal:
     """Authenticates the key, admits the request under the key's rate limit, checks the scope."""
     principal = await rt.auth.authenticate(extract_key(headers))
     # Admitted before the scope check, so that a 403 still tells the caller where it stands
     # (a 429 carries its own X-RateLimit-* headers).
-    state["rate_headers"] = rt.limiter.admit(principal.key_id)
+    context.rate_headers = rt.limiter.admit(principal.key_id)
     principal.require(scope)
     return principal
 
 
 async def authorize(request: Request, scope: str) -> Principal:
-    return await authorize_caller(runtime(request), request.headers, request.scope["state"], scope)
+    context = request_context(request.scope)
+    return await authorize_caller(runtime(request), request.headers, context, scope)
 
 
 def json_bytes(payload: Any) -> bytes:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kallrec.api.audio_body import SEND_PIECE, Headers
+from kallrec.api.stored_body import SEND_PIECE, Headers
 from kallrec.converted import Kept, Unkept, chunks, holding, next_chunk, source
 from kallrec.runtime import Runtime
 

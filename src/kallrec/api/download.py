@@ -27,13 +27,11 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from kallrec import timeutil
-from kallrec.api.audio import servable
-from kallrec.api.audio_body import HeadersOnly, StoredBody
 from kallrec.api.common import authorize, json_response, runtime
 from kallrec.api.conversion_body import Converting, Pinned
-from kallrec.api.objects import recording_object
 from kallrec.api.public_url import public_base
 from kallrec.api.representation import encode_headers
+from kallrec.api.stored_body import HeadersOnly, StoredBody
 from kallrec.audio.formats import FORMATS, SAMPLE_RATES
 from kallrec.converted import Kept, Unkept, find_or_convert, release
 from kallrec.db.models import Recording
@@ -44,12 +42,12 @@ from kallrec.errors import (
     RangeNotSatisfiable,
     storage_unavailable,
 )
-from kallrec.http.ranges import RangeNotSatisfiable as Unsatisfiable
-from kallrec.http.ranges import parse_range
+from kallrec.http.ranges import UnsatisfiableRange, parse_range
 from kallrec.runtime import Runtime
+from kallrec.servable import PROCESSING_RETRY_AFTER, servable
 from kallrec.storage import Presigning, StorageError
+from kallrec.wire import recording_object
 
-PROCESSING_RETRY_AFTER = 2
 # The query's spellings of the rates: compared as text, so no number of any length is parsed.
 _RATES = {str(rate): rate for rate in SAMPLE_RATES}
 
@@ -195,7 +193,7 @@ def _file_response(request: Request, rt: Runtime, converted: Kept) -> ASGIApp:
         return HeadersOnly(200, encode_headers({**headers, "content-length": str(size)}))
     try:
         ranges = parse_range(request.headers.get("range"), size)
-    except Unsatisfiable:
+    except UnsatisfiableRange:
         raise RangeNotSatisfiable(
             f"The requested range is outside the file's {size} bytes.",
             param="Range",

@@ -28,8 +28,8 @@ import re
 from collections.abc import Callable, Mapping
 from urllib.parse import quote
 
-from kallrec.api.audio_body import HeadersOnly
 from kallrec.api.representation import encode_headers
+from kallrec.api.stored_body import HeadersOnly
 
 __all__ = ["FULL", "RANGE", "nginx_redirect"]
 

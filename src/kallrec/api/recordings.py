@@ -30,8 +30,8 @@ from kallrec.api.common import (
     runtime,
     send_json,
 )
+from kallrec.api.context import request_context
 from kallrec.api.idempotency import idempotent
-from kallrec.api.objects import recording_object
 from kallrec.db.models import Recording
 from kallrec.db.repository import RecordingFilter
 from kallrec.errors import (
@@ -42,10 +42,11 @@ from kallrec.errors import (
     missing,
 )
 from kallrec.importing import IMPORT_CHANNELS, ImportRequest, import_audio
+from kallrec.lifecycle import delete_recording
 from kallrec.principal import Principal
-from kallrec.recordings import delete_recording
 from kallrec.runtime import Runtime
 from kallrec.tempfiles import spool
+from kallrec.wire import recording_object
 
 CHANNELS = ("mixed", "agent", "customer")
 STATUSES = ("processing", "ready", "failed", "expired")
@@ -59,8 +60,8 @@ class RecordingMetadata:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt: Runtime = scope["app"].runtime
-        state = scope["state"]
-        principal = await authorize_caller(rt, request_headers(scope), state, "recordings:read")
+        context = request_context(scope)
+        principal = await authorize_caller(rt, request_headers(scope), context, "recordings:read")
         recording_id = scope["path_params"]["recording_id"]
         rec = await rt.get_recording(principal.org_id, principal.livemode, recording_id)
         if rec is None:

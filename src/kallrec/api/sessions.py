@@ -24,17 +24,17 @@ from kallrec.api.common import (
     runtime,
 )
 from kallrec.api.idempotency import idempotent
-from kallrec.api.objects import session_object
 from kallrec.api.public_url import public_base
 from kallrec.db.models import Session
 from kallrec.db.repository import SessionFilter, metadata_json
 from kallrec.download_links import signing_secret
 from kallrec.errors import ValidationError, missing
 from kallrec.events import session_event
+from kallrec.lifecycle import END_REASONS, end_session
 from kallrec.live import stream_tokens
 from kallrec.principal import Principal
-from kallrec.recordings import END_REASONS, end_session
 from kallrec.runtime import Runtime
+from kallrec.wire import session_object
 
 SESSION_MODES = (
     "bidirectional_translation",

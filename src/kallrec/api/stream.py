@@ -27,11 +27,12 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from kallrec import routing, timeutil
 from kallrec.api import carrier_stream
+from kallrec.api.older_audio import OlderAudio
 from kallrec.api.stream_admission import admit, url_token
 from kallrec.carriers import dialects
-from kallrec.carriers.older_audio import OlderAudio
 from kallrec.db.models import Session
 from kallrec.events import session_event
+from kallrec.lifecycle import end_session
 from kallrec.live.messages import (
     MAX_MESSAGE_BYTES,
     AudioChunk,
@@ -41,7 +42,6 @@ from kallrec.live.messages import (
     StreamError,
     parse,
 )
-from kallrec.recordings import end_session
 from kallrec.runtime import Runtime
 
 log = logging.getLogger("kallrec.stream")
@@ -213,7 +213,7 @@ async def _receive_loop(
             continue
         try:
             if OlderAudio.matches(text):
-                # Kallglot's older `audio` message: no speaker, no time (carriers/older_audio.py).
+                # Kallglot's older `audio` message: no speaker, no time (api/older_audio.py).
                 if session.recording_enabled:
                     older_audio.write(text, tracks, max_jump_ms=max_jump_ms, muted=muted)
                 continue

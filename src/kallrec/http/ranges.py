@@ -5,7 +5,7 @@ Policy in one place, so the audio endpoint only maps results to status codes:
 * ``None`` means "ignore the header and answer a full 200". RFC 9110 §14.2 lets a server ignore
   Range, so every malformed, unsupported or abusive header ends up here rather than in a 4xx/5xx.
 * A list means "answer 206": one range → a plain partial response, several → multipart/byteranges.
-* ``RangeNotSatisfiable`` means "answer 416 with ``Content-Range: bytes */size``".
+* ``UnsatisfiableRange`` means "answer 416 with ``Content-Range: bytes */size``".
 
 Decisions the RFC leaves open:
 
@@ -26,7 +26,7 @@ __all__ = [
     "MAX_HEADER_LENGTH",
     "MAX_RANGES",
     "MAX_RANGE_SPECS",
-    "RangeNotSatisfiable",
+    "UnsatisfiableRange",
     "parse_range",
 ]
 
@@ -42,7 +42,7 @@ MAX_HEADER_LENGTH = 1000
 _OWS = " \t"
 
 
-class RangeNotSatisfiable(Exception):
+class UnsatisfiableRange(Exception):
     """No requested range overlaps the representation; the caller answers 416."""
 
 
@@ -55,7 +55,7 @@ def _is_digits(text: str) -> bool:
 def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
     """Ranges as (start, end_exclusive), sorted and coalesced, or None to serve the full body.
 
-    Raises ``RangeNotSatisfiable`` when the header is valid but no range overlaps ``size`` bytes.
+    Raises ``UnsatisfiableRange`` when the header is valid but no range overlaps ``size`` bytes.
     Never raises anything else for any header value.
     """
     if not header:
@@ -64,7 +64,7 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
     if header == "bytes=0-":
         if size > 0:
             return [(0, size)]
-        raise RangeNotSatisfiable
+        raise UnsatisfiableRange
     if len(header) > MAX_HEADER_LENGTH:
         return None
 
@@ -118,7 +118,7 @@ def parse_range(header: str | None, size: int) -> list[tuple[int, int]] | None:
     if not ranges:
         if n_specs == 0 or empty_suffix_satisfied:
             return None
-        raise RangeNotSatisfiable
+        raise UnsatisfiableRange
 
     if len(ranges) == 1:
         return ranges

@@ -17,8 +17,8 @@ import anyio
 from kallrec.db.models import Job
 from kallrec.events import recording_event
 from kallrec.jobs.processing import PermanentJobError, process_recording
+from kallrec.lifecycle import end_idle_sessions, purge_expired, reap_files
 from kallrec.live.finalize import finalize_session
-from kallrec.recordings import end_idle_sessions, purge_expired, reap_files
 from kallrec.runtime import Runtime
 from kallrec.storage import KeepsFilesOpen, StorageError
 from kallrec.tempfiles import sweep

@@ -54,9 +54,9 @@ import anyio
 from kallrec import timeutil
 from kallrec.config import Settings
 from kallrec.db.webhook_repository import AttemptResult, ClaimedDelivery, WebhookRepository
+from kallrec.network_addresses import IPNetwork
 from kallrec.runtime import Runtime
 from kallrec.webhooks import outcomes
-from kallrec.webhooks.addresses import IPNetwork
 from kallrec.webhooks.signing import SIGNATURE_HEADER, signature_header
 
 if TYPE_CHECKING:

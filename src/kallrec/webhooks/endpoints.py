@@ -2,7 +2,7 @@
 in the API. Shared by the HTTP API and the CLI so both accept exactly the same input.
 
 A URL is checked twice when an endpoint is made: ``validate_url`` (its form; no I/O) and
-``check_destination`` (where it leads: spec §9, ``kallrec.webhooks.addresses``), which looks
+``check_destination`` (where it leads: spec §9, ``kallrec.network_addresses``), which looks
 the host name up. A name that does not resolve *now* is accepted: whether it resolves, and to
 what, can change at any time, so what protects the network is the sender's own check of every
 address it connects to (``kallrec.webhooks.transport``); refusing it would only make creating an
@@ -22,8 +22,7 @@ from kallrec import ids, timeutil
 from kallrec.db.webhook_repository import AttemptResult, DeliveryRecord, WebhookEndpoint
 from kallrec.errors import InvalidRequest
 from kallrec.events import SUBSCRIBABLE_EVENT_TYPES
-from kallrec.webhooks import outcomes
-from kallrec.webhooks.addresses import (
+from kallrec.network_addresses import (
     SETTING,
     IPAddress,
     IPNetwork,
@@ -31,6 +30,7 @@ from kallrec.webhooks.addresses import (
     first_blocked,
     literal_address,
 )
+from kallrec.webhooks import outcomes
 from kallrec.webhooks.signing import new_secret
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 Checking a URL when the endpoint is created is not enough: its name can resolve to another
 address by the time an event goes out (DNS rebinding), and a receiver's DNS can answer
 differently each time. So every new connection resolves the host once, refuses it when any
-address it resolved to is not allowed (``kallrec.webhooks.addresses``), and then connects to one
+address it resolved to is not allowed (``kallrec.network_addresses``), and then connects to one
 of those very addresses, never to the name again. Only the TCP connection changes: httpcore still
 speaks TLS to the *host name* (SNI and certificate verification), and the ``Host`` header is the
 URL's. Connections are pooled per host name, so a kept-alive one was checked when it was opened.
@@ -23,7 +23,7 @@ import anyio
 import httpcore
 import httpx
 
-from kallrec.webhooks.addresses import (
+from kallrec.network_addresses import (
     IPAddress,
     IPNetwork,
     as_address,
@@ -51,7 +51,7 @@ async def system_resolve(
     host: str, port: int, *, limiter: anyio.CapacityLimiter | None = None
 ) -> list[IPAddress]:
     """The addresses the system resolver gives for ``host``; a numeric host is read without
-    asking it (``kallrec.webhooks.addresses.parse_ipv4``), so ``127.1`` never becomes a lookup.
+    asking it (``kallrec.network_addresses.parse_ipv4``), so ``127.1`` never becomes a lookup.
 
     ``limiter``: run ``getaddrinfo`` on threads of that capacity, so that slow DNS servers of some
     receivers cannot hold the threads everyone else needs (the sender gives each attempt its own);

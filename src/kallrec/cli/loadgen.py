@@ -5,7 +5,7 @@ pace (or faster), pings once a second to measure how far behind the server is, e
 and then checks that nothing was lost: every chunk of each speaker must be audible, at the right
 place, in that speaker's recording.
 
-    python -m kallrec.loadgen --base-url http://127.0.0.1:8000 --api-key sk_test_… \\
+    python -m kallrec.cli.loadgen --base-url http://127.0.0.1:8000 --api-key sk_test_… \\
         --calls 500 --seconds 60 --chunk-ms 100
 
 Used by the tests (small N) and by BENCHMARKS.md (large N).
@@ -250,7 +250,7 @@ def summarize(results: list[CallResult]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kallrec.loadgen", description=__doc__.split("\n")[0]
+        prog="python -m kallrec.cli.loadgen", description=__doc__.split("\n")[0]
     )
     parser.add_argument(
         "--base-url", default=os.environ.get("KALLREC_BASE_URL", "http://127.0.0.1:8000")

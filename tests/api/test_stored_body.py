@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 
-from kallrec.api.audio_body import SEND_PIECE, StoredBody
+from kallrec.api.stored_body import SEND_PIECE, StoredBody
 from kallrec.storage.memory import MemoryStorage
 
 

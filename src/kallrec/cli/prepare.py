@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import json
 
-from kallrec.bootstrap import Demo, create_demo, is_new
+from kallrec.cli.bootstrap import Demo, create_demo, is_new
 from kallrec.config import Settings
 from kallrec.runtime import Runtime
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from kallrec.admin import create_key
+from kallrec.cli.admin import create_key
 from kallrec.importing import ImportRequest, import_audio
 from kallrec.jobs.runner import run_one_job
 from kallrec.runtime import Runtime

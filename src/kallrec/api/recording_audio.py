@@ -12,18 +12,15 @@ from typing import NoReturn
 import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from kallrec import timeutil
 from kallrec.api import offload
-from kallrec.api.audio_body import SEEK_LIMIT, HeadersOnly, ReadBody, StoredBody
 from kallrec.api.common import authorize_caller, request_headers
+from kallrec.api.context import request_context
 from kallrec.api.representation import MP3, audio_representation, encode_headers
+from kallrec.api.stored_body import SEEK_LIMIT, HeadersOnly, ReadBody, StoredBody
 from kallrec.db.models import Recording
 from kallrec.errors import (
-    Conflict,
-    Gone,
     PreconditionFailed,
     RangeNotSatisfiable,
-    missing,
     storage_unavailable,
 )
 from kallrec.http.conditional import (
@@ -32,40 +29,12 @@ from kallrec.http.conditional import (
     if_range_allows_partial,
 )
 from kallrec.http.multipart import new_boundary, plan_multipart
-from kallrec.http.ranges import RangeNotSatisfiable as Unsatisfiable
-from kallrec.http.ranges import parse_range
+from kallrec.http.ranges import UnsatisfiableRange, parse_range
 from kallrec.runtime import Runtime
+from kallrec.servable import servable
 from kallrec.storage import Presigning, StorageError
 
 MP3_RAW = MP3.encode()
-PROCESSING_RETRY_AFTER = 2
-
-
-def servable(rec: Recording | None, recording_id: str) -> Recording:
-    """The recording if its audio can be sent now, else the error spec §1.2 prescribes."""
-    if rec is None:
-        raise missing("recording", recording_id, "recording_id")
-    if rec.status == "processing":
-        raise Conflict(
-            f"Recording '{rec.id}' is still processing; try again shortly.",
-            code="recording_not_ready",
-            param="recording_id",
-            retry_after=PROCESSING_RETRY_AFTER,
-        )
-    if rec.status == "failed":
-        raise Conflict(
-            f"Recording '{rec.id}' failed to process and has no audio.",
-            code="recording_failed",
-            param="recording_id",
-        )
-    if rec.status == "expired" or rec.expires_at <= timeutil.now():
-        raise Gone(
-            f"Recording '{rec.id}' passed its retention period and its audio was purged.",
-            code="recording_expired",
-            param="recording_id",
-        )
-    assert rec.storage_key is not None and rec.size is not None and rec.content_hash
-    return rec
 
 
 class RecordingAudio:
@@ -75,7 +44,7 @@ class RecordingAudio:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rt: Runtime = scope["app"].runtime
         headers = request_headers(scope)
-        principal = await authorize_caller(rt, headers, scope["state"], "recordings:read")
+        principal = await authorize_caller(rt, headers, request_context(scope), "recordings:read")
         recording_id = scope["path_params"]["recording_id"]
         rec = servable(
             await rt.get_recording(principal.org_id, principal.livemode, recording_id),
@@ -120,7 +89,7 @@ async def audio_response(rt: Runtime, method: str, h: Mapping[str, str], rec: Re
     ):
         try:
             ranges = parse_range(range_header, size)
-        except Unsatisfiable:
+        except UnsatisfiableRange:
             raise RangeNotSatisfiable(
                 f"The requested range is outside the recording's {size} bytes.",
                 param="Range",

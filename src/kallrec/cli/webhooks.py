@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kallrec import timeutil
-from kallrec.cli_common import (
+from kallrec.cli.common import (
     DataDir,
     Mode,
     err,

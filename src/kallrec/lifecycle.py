@@ -12,7 +12,7 @@ from kallrec.db.repository import EXPIRE_BATCH
 from kallrec.events import recording_event, session_event
 from kallrec.runtime import Runtime
 
-log = logging.getLogger("kallrec.recordings")
+log = logging.getLogger("kallrec.lifecycle")
 
 
 async def delete_recording(

@@ -9,7 +9,7 @@ from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
 
-from kallrec.webhooks.addresses import (
+from kallrec.network_addresses import (
     blocked_kind,
     first_blocked,
     literal_address,

@@ -189,7 +189,7 @@ async def test_failed_recording_is_409_recording_failed(client, runtime, caller,
 
 
 async def test_purged_recording_is_410(client, runtime, caller, rec):
-    from kallrec.recordings import purge_expired
+    from kallrec.lifecycle import purge_expired
 
     await purge_expired(runtime, before=rec_expiry(rec) + 1)
     response = await client.get(url(rec), headers=caller.headers)
@@ -252,7 +252,7 @@ async def test_bad_keys_are_401_with_www_authenticate(client, rec, headers):
 
 
 async def test_revoked_key_is_401_revoked(client, runtime, caller, rec):
-    from kallrec.admin import revoke_key
+    from kallrec.cli.admin import revoke_key
     from kallrec.keys import parse
 
     revoke_key(runtime.repo, caller.key)

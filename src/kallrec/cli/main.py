@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kallrec import timeutil
-from kallrec.cli_common import (
+from kallrec.cli.common import (
     DataDir,
     Mode,
     err,
@@ -26,10 +26,10 @@ from kallrec.cli_common import (
     runtime_or_exit,
     settings_or_exit,
 )
+from kallrec.cli.webhooks import webhooks_app
 from kallrec.client.cli import download
 from kallrec.config import Settings
 from kallrec.datadir import PRIVATE_UMASK, ensure_private_dir
-from kallrec.webhooks_cli import webhooks_app
 
 if TYPE_CHECKING:  # the database stack is loaded by the commands that use it
     from kallrec.runtime import Runtime
@@ -81,7 +81,7 @@ def serve(
     # nothing that does not survive fork() (obstore's runtime) exists before the workers are
     # forked. A plain child, not a multiprocessing pool: that would leave a resource tracker.
     prepared = subprocess.run(
-        [sys.executable, "-m", "kallrec.prepare"], stdout=subprocess.PIPE, check=False
+        [sys.executable, "-m", "kallrec.cli.prepare"], stdout=subprocess.PIPE, check=False
     )
     if prepared.returncode != 0:
         raise typer.Exit(prepared.returncode)
@@ -122,7 +122,7 @@ def keys_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a key; the secret is printed once, alone on the last line."""
-    from kallrec.admin import AdminError, create_key
+    from kallrec.cli.admin import AdminError, create_key
 
     livemode = parse_mode(mode)
     rt = runtime_or_exit(data_dir)
@@ -148,7 +148,7 @@ def keys_list(
     data_dir: DataDir = None,
 ) -> None:
     """List keys (never their secrets)."""
-    from kallrec.admin import AdminError, require_org
+    from kallrec.cli.admin import AdminError, require_org
 
     rt = runtime_or_exit(data_dir)
     try:
@@ -179,7 +179,7 @@ def keys_revoke(
     data_dir: DataDir = None,
 ) -> None:
     """Revoke a key: refused at once here, within seconds by running servers."""
-    from kallrec.admin import AdminError, revoke_key
+    from kallrec.cli.admin import AdminError, revoke_key
 
     rt = runtime_or_exit(data_dir)
     try:
@@ -228,7 +228,7 @@ def orgs_update(
 ) -> None:
     """Change an organization's retention (applies to its existing recordings too) or whether
     its sessions record by default."""
-    from kallrec.admin import AdminError, require_org
+    from kallrec.cli.admin import AdminError, require_org
 
     if retention_days is None and record_by_default is None:
         raise fail("Nothing to change: give --retention-days or --[no-]record-by-default.")
@@ -290,7 +290,7 @@ async def _import(
     channel: str,
     no_wait: bool,
 ) -> int:
-    from kallrec.admin import AdminError, require_org
+    from kallrec.cli.admin import AdminError, require_org
     from kallrec.errors import ApiError
     from kallrec.importing import ImportRequest, import_audio
     from kallrec.jobs.runner import run_one_job
@@ -409,8 +409,8 @@ def purge(
     data_dir: DataDir = None,
 ) -> None:
     """Purge the audio of recordings past retention now (default cut-off: now)."""
-    from kallrec.admin import AdminError, require_org
-    from kallrec.recordings import purge_expired, reap_files
+    from kallrec.cli.admin import AdminError, require_org
+    from kallrec.lifecycle import purge_expired, reap_files
 
     try:
         cutoff = timeutil.parse_iso(before) if before else None
