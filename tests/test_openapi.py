@@ -342,6 +342,7 @@ def test_list_and_filter_parameters() -> None:
         "status",
         "created[gte]",
         "created[lt]",
+        "carrier_id",
     }
     assert _param(sessions, "status")["schema"]["enum"] == ["created", "active", "ended"]
     endpoints = DOC["paths"]["/v1/webhook_endpoints"]["get"]
