@@ -293,3 +293,26 @@ def test_kallglots_own_protocol_still_works_on_a_carrier_session(
     asyncio.run(call())
     recs = ready_recordings(live_server, key, session["id"], 1)
     assert recs["mixed"]["duration"] == pytest.approx(1.0, abs=0.01)
+
+
+@pytest.mark.parametrize("dialect", ["twilio", "telnyx", "plivo", "vonage"])
+def test_the_load_generator_speaks_each_dialect_and_loses_nothing(
+    live_server: Server, key: str, dialect: str
+) -> None:
+    from kallrec.cli.loadgen import Options, run, summarize
+
+    opts = Options(
+        live_server.base_url,
+        key,
+        calls=4,
+        seconds=2,
+        chunk_ms=20,
+        speed=2.0,
+        verify=-1,
+        ramp_seconds=0.3,
+        dialect=dialect,
+    )
+    summary = summarize(run(opts))
+    assert summary["calls_with_errors"] == 0, summary["first_errors"]
+    assert summary["calls_verified"] == 4
+    assert summary["lost_chunks"] == 0

@@ -8,6 +8,10 @@ place, in that speaker's recording.
     python -m kallrec.cli.loadgen --base-url http://127.0.0.1:8000 --api-key sk_test_… \\
         --calls 500 --seconds 60 --chunk-ms 100
 
+``--dialect twilio`` (``signalwire``, ``telnyx``, ``plivo``, ``vonage``) speaks a carrier's
+media stream instead of Kallglot's protocol (cli/loadgen_carriers.py); carriers send 20 ms
+chunks (``--chunk-ms 20``).
+
 Used by the tests (small N) and by BENCHMARKS.md (large N).
 """
 
@@ -29,6 +33,7 @@ import httpx
 import numpy as np
 
 from kallrec.audio.mulaw import mulaw_encode
+from kallrec.cli.loadgen_carriers import DIALECTS, run_carrier_call
 
 RATE = 8000
 SPEAKER_TONES = {"agent": 440.0, "customer": 1200.0}
@@ -54,6 +59,7 @@ class Options:
     speed: float
     verify: int
     ramp_seconds: float
+    dialect: str = "kallglot"
 
 
 def _chunk_payloads(chunk_ms: int) -> dict[str, str]:
@@ -101,6 +107,11 @@ async def run_call(
     import websockets
 
     result = CallResult()
+    if opts.dialect != "kallglot":
+        await run_carrier_call(
+            client, opts.dialect, opts.seconds, opts.chunk_ms, opts.speed, payloads, result
+        )
+        return result
     response = await client.post(
         "/v1/sessions",
         # Explicitly: sessions do not record unless asked (or their organization says so).
@@ -153,10 +164,12 @@ async def verify_call(client: httpx.AsyncClient, opts: Options, result: CallResu
     import soundfile as sf
 
     deadline = time.monotonic() + 120
+    # A carrier's mixed single track (Vonage) makes one recording; the others three.
+    count = 1 if opts.dialect == "vonage" else 3
     while True:
         listing = (await client.get(f"/v1/sessions/{result.session_id}/recordings")).json()
         recs = {r["channel"]: r for r in listing.get("data", [])}
-        if len(recs) == 3 and all(r["status"] == "ready" for r in recs.values()):
+        if len(recs) == count and all(r["status"] == "ready" for r in recs.values()):
             break
         if time.monotonic() > deadline:
             result.errors.append(f"recordings not ready: {[r['status'] for r in recs.values()]}")
@@ -164,7 +177,7 @@ async def verify_call(client: httpx.AsyncClient, opts: Options, result: CallResu
         await asyncio.sleep(0.2)
     chunk = RATE * opts.chunk_ms // 1000
     expected = int(opts.seconds * 1000 // opts.chunk_ms)
-    for speaker in SPEAKER_TONES:
+    for speaker in SPEAKER_TONES if count == 3 else ("mixed",):
         audio = await client.get(f"/v1/recordings/{recs[speaker]['id']}/audio")
         samples, _ = sf.read(io.BytesIO(audio.content), dtype="float32")
         # MP3 shifts audio by the encoder delay (LAME: ~1,100 samples) with no tag to undo it:
@@ -263,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify", type=int, default=-1, help="calls to verify (-1: all)")
     parser.add_argument("--ramp-seconds", type=float, default=5.0, help="spread call starts")
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument(
+        "--dialect", choices=("kallglot", *DIALECTS), default="kallglot", help="the way in"
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error("--api-key or KALLREC_API_KEY is required")
@@ -275,6 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         args.speed,
         args.verify,
         args.ramp_seconds,
+        args.dialect,
     )
     started = time.perf_counter()
     summary = summarize(run(opts, args.processes))
