@@ -47,6 +47,9 @@ class CallResult:
     errors: list[str] = field(default_factory=list)
     lost_chunks: int = 0
     verified: bool = False
+    # How far behind its real-time schedule the call's sending fell, at worst (a saturated
+    # server reads slowly, and the sender waits: no pong measures that on a carrier's stream).
+    lag_ms: float = 0.0
 
 
 @dataclass
@@ -144,6 +147,7 @@ async def run_call(
                 result.chunks_sent += 1
             # Pace against the call's own clock so scheduling delays do not accumulate.
             delay = start + (i + 1) * interval - time.perf_counter()
+            result.lag_ms = max(result.lag_ms, -delay * 1000)
             if delay > 0:
                 await asyncio.sleep(delay)
         stop.set()
@@ -257,6 +261,7 @@ def summarize(results: list[CallResult]) -> dict[str, Any]:
         "pong_p50_ms": pct(0.50),
         "pong_p99_ms": pct(0.99),
         "pong_mean_ms": round(statistics.fmean(pongs), 2) if pongs else None,
+        "send_lag_max_ms": round(max((r.lag_ms for r in results), default=0.0), 1),
         "first_errors": [e for r in results for e in r.errors][:5],
     }
 

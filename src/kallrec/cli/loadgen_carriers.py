@@ -152,6 +152,7 @@ async def run_carrier_call(
                     seq += 1
                     result.chunks_sent += 1
             delay = start + (i + 1) * interval - time.perf_counter()
+            result.lag_ms = max(result.lag_ms, -delay * 1000)
             if delay > 0:
                 await asyncio.sleep(delay)
         if dialect in ("twilio", "signalwire"):
