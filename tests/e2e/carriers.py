@@ -72,6 +72,7 @@ def twilio(
     stop: bool = True,
     shuffle: bool = False,
     duplicate: bool = False,
+    sources: dict[str, np.ndarray] | None = None,
 ) -> Call:
     """Twilio Media Streams: connected, start (token in customParameters), media per track
     (μ-law 8 kHz, 20 ms, timestamps from the stream's start), dtmf and mark among them, stop."""
@@ -94,7 +95,7 @@ def twilio(
         }
     )
     media: list[dict[str, Any]] = []
-    sources = {"inbound": customer(), "outbound": agent()}
+    sources = sources or {"inbound": customer(), "outbound": agent()}
     pieces = {track: list(chunks(sources[track], 8000)) for track in tracks}
     seq = 2
     for index in range(len(pieces[tracks[0]])):
