@@ -9,6 +9,7 @@ import pytest
 from kallrec.carriers import dialects, twilio
 from kallrec.carriers.events import (
     MULAW,
+    UNSUPPORTED,
     Connected,
     Dtmf,
     Ignored,
@@ -75,10 +76,27 @@ def test_connected_dtmf_mark_stop_and_unknown_events() -> None:
         {"event": "media"},
         {"event": "media", "media": {"payload": 12}},
         {"event": "media", "media": {"payload": "not base64!"}},
-        {"event": "start", "start": {"mediaFormat": {"encoding": "audio/x-opus"}}},
-        {"event": "start", "start": {"mediaFormat": {"sampleRate": 1}}},
+        {"event": "start"},
     ],
 )
 def test_broken_frames_are_malformed(frame: dict[str, object]) -> None:
     with pytest.raises(Malformed):
         twilio.parse(frame)
+
+
+@pytest.mark.parametrize(
+    "media_format", [{"encoding": "audio/x-opus"}, {"sampleRate": 1}, {"encoding": 5}]
+)
+def test_a_start_in_a_format_kallrec_cannot_decode_still_authenticates(
+    media_format: dict[str, object],
+) -> None:
+    start = twilio.parse({**START, "start": {**START["start"], "mediaFormat": media_format}})  # type: ignore[dict-item]
+    assert isinstance(start, Start)
+    assert start.token == "kst_test_abc" and start.media_format.encoding == UNSUPPORTED
+
+
+def test_a_stream_may_say_its_own_direction_and_a_foreign_session_id_is_not_ours() -> None:
+    params = {"token": "kst_test_abc", "direction": "outbound", "session_id": "crm-42"}
+    start = twilio.parse({**START, "start": {**START["start"], "customParameters": params}})  # type: ignore[dict-item]
+    assert isinstance(start, Start)
+    assert start.direction == "outbound" and start.session_id is None

@@ -73,12 +73,13 @@ def twilio(
     shuffle: bool = False,
     duplicate: bool = False,
     sources: dict[str, np.ndarray] | None = None,
+    params: dict[str, str] | None = None,
 ) -> Call:
     """Twilio Media Streams: connected, start (token in customParameters), media per track
     (μ-law 8 kHz, 20 ms, timestamps from the stream's start), dtmf and mark among them, stop."""
     call = Call()
     call.add({"event": "connected", "protocol": "Call", "version": "1.0.0"})
-    params = {"token": token} if token else {}
+    params = {**({"token": token} if token else {}), **(params or {})}
     call.add(
         {
             "event": "start",

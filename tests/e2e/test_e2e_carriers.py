@@ -316,3 +316,30 @@ def test_the_load_generator_speaks_each_dialect_and_loses_nothing(
     assert summary["calls_with_errors"] == 0, summary["first_errors"]
     assert summary["calls_verified"] == 4
     assert summary["lost_chunks"] == 0
+
+
+def test_one_stream_per_leg_merges_on_one_timeline(live_server: Server, key: str) -> None:
+    """The caller's leg and the agent's leg each streamed on their own (inbound track only);
+    the agent's leg says it is the outbound leg, so its inbound track is the agent."""
+    session = new_session(live_server, key, "twilio")
+    token, url = session["stream"]["token"], session["stream"]["url"]
+    caller_leg = carriers.twilio(
+        token, tracks=("inbound",), sources={"inbound": carriers.customer()}, stream_sid="MZa"
+    )
+    agent_leg = carriers.twilio(
+        token,
+        tracks=("inbound",),
+        sources={"inbound": carriers.agent()},
+        stream_sid="MZb",
+        params={"direction": "outbound"},
+    )
+
+    async def both() -> None:
+        await asyncio.gather(
+            carriers.play(url, caller_leg, pace=1), carriers.play(url, agent_leg, pace=1)
+        )
+
+    asyncio.run(both())
+    assert_agent_then_customer(
+        ready_recordings(live_server, key, session["id"], 3), live_server, key
+    )

@@ -208,6 +208,7 @@ class _Stream:
     tracks: Any
     dialect: str | None
     media_format: MediaFormat = field(default_factory=MediaFormat)
+    direction: str | None = None
     clock: StreamClock | None = None
     last_touch: float = 0.0
 
@@ -239,6 +240,7 @@ class _Stream:
                 )
         elif isinstance(event, Start):
             self.media_format = event.media_format
+            self.direction = event.direction or self.session.direction
             ids = dict(event.carrier_ids)
             if self.dialect:
                 ids["carrier"] = dialects.named(self.dialect, self.session.provider)
@@ -265,7 +267,7 @@ class _Stream:
         if not mulaw:
             return
         at = self.clock.place(media.track, media.timestamp_ms, len(mulaw) / 8)
-        speaker = speaker_for(media.track, self.session.direction)
+        speaker = speaker_for(media.track, self.direction or self.session.direction)
         max_jump_ms = round(self.rt.settings.stream_max_timestamp_jump_seconds * 1000)
         try:
             self.tracks.write(speaker, at, mulaw, max_jump_ms=max_jump_ms)

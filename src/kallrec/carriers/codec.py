@@ -16,7 +16,16 @@ import numpy.typing as npt
 import soxr
 
 from kallrec.audio.mulaw import alaw_decode, mulaw_encode
-from kallrec.carriers.events import ALAW, L16, L16_BIG, MULAW, PCM8, Malformed, MediaFormat
+from kallrec.carriers.events import (
+    ALAW,
+    L16,
+    L16_BIG,
+    MULAW,
+    PCM8,
+    UNSUPPORTED,
+    Malformed,
+    MediaFormat,
+)
 
 TARGET_RATE = 8000
 
@@ -27,6 +36,8 @@ def bytes_per_sample(fmt: MediaFormat) -> int:
 
 def samples(payload: bytes, fmt: MediaFormat) -> npt.NDArray[np.int16]:
     """The payload as int16 samples at its own rate, channels interleaved."""
+    if fmt.encoding == UNSUPPORTED:
+        raise Malformed("a format kallrec does not decode")
     if fmt.encoding == MULAW:
         from kallrec.audio.mulaw import mulaw_decode
 

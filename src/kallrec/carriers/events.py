@@ -15,6 +15,9 @@ ALAW = "alaw"
 L16 = "l16"  # signed 16-bit little-endian
 L16_BIG = "l16be"  # signed 16-bit big-endian (RTP's network order)
 PCM8 = "pcm8"  # unsigned 8-bit
+# A format kallrec cannot decode (Telnyx's G722, OPUS, AMR-WB...): the stream is admitted and its
+# ids kept, its audio skipped.
+UNSUPPORTED = "unsupported"
 ENCODINGS = (MULAW, ALAW, L16, L16_BIG, PCM8)
 MIN_RATE = 8000
 MAX_RATE = 48000
@@ -50,6 +53,9 @@ class Start:
     token: str | None = None
     session_id: str | None = None
     carrier_ids: dict[str, str] = field(default_factory=dict)
+    # A stream's own direction (a custom parameter): the agent's leg of a call recorded with one
+    # stream per leg says "outbound", so that its inbound track is the agent (speakers.py).
+    direction: str | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from kallrec.carriers.events import (
     MAX_RATE,
     MIN_RATE,
     MULAW,
+    UNSUPPORTED,
     Malformed,
     MediaFormat,
 )
@@ -71,3 +72,27 @@ def content_type(value: Any, *, big_endian_l16: bool = False) -> MediaFormat:
         if key.strip().lower() == "rate":
             found_rate = val.strip()
     return MediaFormat(encoding(name, big_endian_l16=big_endian_l16), rate(found_rate))
+
+
+def media_format(
+    encoding_name: Any, rate_value: Any, channels: Any = 1, *, big_endian_l16: bool = False
+) -> MediaFormat:
+    """A ``start`` frame's format; one kallrec cannot decode is UNSUPPORTED (not an error: the
+    stream is still admitted, its ids kept, and its media skipped)."""
+    try:
+        count = fields.integer(channels) or 1
+        return MediaFormat(
+            encoding(encoding_name, big_endian_l16=big_endian_l16), rate(rate_value), count
+        )
+    except Malformed:
+        return MediaFormat(UNSUPPORTED)
+
+
+def direction(params: dict[str, str]) -> str | None:
+    found = params.get("direction")
+    return found if found in ("inbound", "outbound") else None
+
+
+def own_session_id(value: str | None) -> str | None:
+    """A ``session_id`` parameter, when it is a kallrec session id (others are the user's)."""
+    return value if value and value.startswith("sess_") else None

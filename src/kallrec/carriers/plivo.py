@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from kallrec.carriers import fields, formats
-from kallrec.carriers.events import Dtmf, Event, Ignored, Malformed, Media, MediaFormat, Start, Stop
+from kallrec.carriers.events import Dtmf, Event, Ignored, Malformed, Media, Start, Stop
 
 
 def parse(data: dict[str, Any]) -> Event:
@@ -55,10 +55,7 @@ def extra_headers(value: Any) -> dict[str, str]:
 def _start(data: dict[str, Any]) -> Start:
     start = fields.obj(data, "start")
     fmt = fields.optional_obj(start, "mediaFormat")
-    media_format = MediaFormat(
-        formats.encoding(fmt.get("encoding", "audio/x-mulaw")),
-        formats.rate(fmt.get("sampleRate")),
-    )
+    media_format = formats.media_format(fmt.get("encoding", "audio/x-mulaw"), fmt.get("sampleRate"))
     headers = extra_headers(data.get("extra_headers"))
     tracks = start.get("tracks")
     stream_id = fields.text(start, "streamId") or fields.text(data, "streamId")
@@ -67,6 +64,7 @@ def _start(data: dict[str, Any]) -> Start:
         tracks=tuple(t for t in tracks if isinstance(t, str)) if isinstance(tracks, list) else (),
         stream_id=stream_id,
         token=headers.get("token"),
-        session_id=headers.get("session_id") or headers.get("sessionId"),
+        session_id=formats.own_session_id(headers.get("session_id")),
+        direction=formats.direction(headers),
         carrier_ids=fields.ids({"call_id": start.get("callId"), "stream_id": stream_id}),
     )

@@ -28,7 +28,6 @@ from kallrec.carriers.events import (
     Malformed,
     Mark,
     Media,
-    MediaFormat,
     Start,
     Stop,
 )
@@ -59,10 +58,11 @@ def _start(data: dict[str, Any]) -> Start:
     start = fields.obj(data, "start")
     params = fields.str_params(start.get("custom_parameters"))
     fmt = fields.optional_obj(start, "media_format")
-    media_format = MediaFormat(
-        formats.encoding(fmt.get("encoding", "PCMU"), big_endian_l16=True),
-        formats.rate(fmt.get("sample_rate")),
-        fields.integer(fmt.get("channels")) or 1,
+    media_format = formats.media_format(
+        fmt.get("encoding", "PCMU"),
+        fmt.get("sample_rate"),
+        fmt.get("channels", 1),
+        big_endian_l16=True,
     )
     stream_id = fields.text(data, "stream_id") or fields.text(start, "stream_id")
     tracks = start.get("tracks")
@@ -72,7 +72,8 @@ def _start(data: dict[str, Any]) -> Start:
         tracks=tuple(t for t in tracks if isinstance(t, str)) if isinstance(tracks, list) else (),
         stream_id=stream_id,
         token=params.get("token"),
-        session_id=params.get("session_id"),
+        session_id=formats.own_session_id(params.get("session_id")),
+        direction=formats.direction(params),
         carrier_ids=fields.ids(
             {
                 "call_control_id": start.get("call_control_id"),

@@ -27,7 +27,6 @@ from kallrec.carriers.events import (
     Malformed,
     Mark,
     Media,
-    MediaFormat,
     Start,
     Stop,
 )
@@ -58,10 +57,8 @@ def _start(data: dict[str, Any]) -> Start:
     start = fields.obj(data, "start")
     params = fields.str_params(start.get("customParameters"))
     fmt = fields.optional_obj(start, "mediaFormat")
-    media_format = MediaFormat(
-        formats.encoding(fmt.get("encoding", "audio/x-mulaw")),
-        formats.rate(fmt.get("sampleRate")),
-        fields.integer(fmt.get("channels")) or 1,
+    media_format = formats.media_format(
+        fmt.get("encoding", "audio/x-mulaw"), fmt.get("sampleRate"), fmt.get("channels", 1)
     )
     tracks = start.get("tracks")
     stream_sid = fields.text(start, "streamSid") or fields.text(data, "streamSid")
@@ -70,7 +67,8 @@ def _start(data: dict[str, Any]) -> Start:
         tracks=tuple(t for t in tracks if isinstance(t, str)) if isinstance(tracks, list) else (),
         stream_id=stream_sid,
         token=params.get("token"),
-        session_id=params.get("session_id"),
+        session_id=formats.own_session_id(params.get("session_id")),
+        direction=formats.direction(params),
         carrier_ids=fields.ids(
             {
                 "call_sid": start.get("callSid"),

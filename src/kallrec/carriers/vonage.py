@@ -56,6 +56,7 @@ def _start(data: dict[str, Any]) -> Start:
         media_format=MediaFormat(fmt.encoding, fmt.rate),
         tracks=(MIXED,),
         token=headers.get("token"),
-        session_id=headers.get("session_id"),
+        session_id=formats.own_session_id(headers.get("session_id")),
+        direction=formats.direction(headers),
         carrier_ids=fields.ids(ids),
     )
