@@ -60,11 +60,13 @@ def loud(samples: np.ndarray) -> bool:
     return float(np.sqrt((samples**2).mean())) > 0.05
 
 
-def assert_agent_then_customer(recs: dict[str, dict[str, Any]], server: Server, key: str) -> None:
+def assert_agent_then_customer(
+    recs: dict[str, dict[str, Any]], server: Server, key: str, tolerance: float = TOLERANCE
+) -> None:
     """The call of tests/e2e/carriers.py: agent (440 Hz) 0-2 s, customer (1,200 Hz) 1-3 s.
     Windows keep 0.3 s away from each edge (LAME's delay shifts the audio by ~0.14 s)."""
     for rec in recs.values():
-        assert rec["duration"] == pytest.approx(carriers.SECONDS, abs=TOLERANCE), rec
+        assert rec["duration"] == pytest.approx(carriers.SECONDS, abs=tolerance), rec
     mixed = samples_of(server, key, recs["mixed"])
     assert dominant_frequency(window(mixed, 0.3, 0.8), RATE) == pytest.approx(440, abs=15)
     assert dominant_frequency(window(mixed, 2.3, 2.8), RATE) == pytest.approx(1200, abs=15)
@@ -340,6 +342,7 @@ def test_one_stream_per_leg_merges_on_one_timeline(live_server: Server, key: str
         )
 
     asyncio.run(both())
-    assert_agent_then_customer(
-        ready_recordings(live_server, key, session["id"], 3), live_server, key
-    )
+    # Two legs line up on the server's clock as their first frames arrive: as closely as the
+    # two connections' timing, which a loaded machine stretches to some tens of ms.
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    assert_agent_then_customer(recs, live_server, key, tolerance=0.1)
