@@ -56,3 +56,18 @@ def test_stereo_is_split_into_one_chunk_per_channel() -> None:
     assert dominant(mulaw_decode(agent).astype(np.float64)) == pytest.approx(440, abs=15)
     assert dominant(mulaw_decode(customer).astype(np.float64)) == pytest.approx(1200, abs=15)
     assert mulaw_encode(np.zeros(0, dtype=np.int16)) == b""
+
+
+@pytest.mark.parametrize("freq", [200.0, 440.0, 1200.0, 2000.0])
+def test_the_byte_order_of_16_bit_audio_shows_in_the_audio(freq: float) -> None:
+    pcm = tone(16000, seconds=0.02, freq=freq)
+    assert codec.l16_byte_order(pcm.astype("<i2").tobytes()) == L16
+    assert codec.l16_byte_order(pcm.astype(">i2").tobytes()) == L16_BIG
+
+
+def test_too_quiet_or_too_short_to_tell() -> None:
+    assert codec.l16_byte_order(bytes(640)) is None
+    assert codec.l16_byte_order(b"\x01\x00" * 320) is None
+    assert codec.l16_byte_order(b"\x10\x00" * 10) is None
+    high = tone(16000, seconds=0.02, freq=7000.0)  # rough in either order: no verdict
+    assert codec.l16_byte_order(high.astype("<i2").tobytes()) is None

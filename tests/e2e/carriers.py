@@ -164,7 +164,9 @@ def _disorder(media: list[dict[str, Any]], shuffle: bool, duplicate: bool) -> No
             media.insert(i, dict(media[i - 1]))
 
 
-def telnyx(token: str | None, session_id: str | None, *, l16: bool = False) -> Call:
+def telnyx(
+    token: str | None, session_id: str | None, *, l16: bool = False, order: str = ">i2"
+) -> Call:
     """Telnyx: connected, start (custom_parameters token/session_id, media_format), media per
     track (PCMU 8 kHz, or L16 16 kHz big-endian RTP payloads), dtmf, stop."""
     call = Call()
@@ -199,7 +201,7 @@ def telnyx(token: str | None, session_id: str | None, *, l16: bool = False) -> C
     for index in range(len(pieces["inbound"])):
         for track in ("inbound", "outbound"):
             ts, samples = pieces[track][index]
-            payload = samples.astype(">i2").tobytes() if l16 else mulaw_encode(samples)
+            payload = samples.astype(order).tobytes() if l16 else mulaw_encode(samples)
             call.add(
                 {
                     "event": "media",

@@ -193,6 +193,17 @@ def test_telnyx_texml_l16_with_token_and_session_id_parameters(
     assert carrier["call_control_id"].startswith("v3:")
 
 
+def test_telnyx_l16_sent_little_endian_is_still_heard_right(live_server: Server, key: str) -> None:
+    """RTP's L16 is big-endian, but a sender that gets it wrong is still recorded correctly:
+    the audio shows its byte order."""
+    session = new_session(live_server, key, "telnyx")
+    call = carriers.telnyx(session["stream"]["token"], None, l16=True, order="<i2")
+    asyncio.run(carriers.play(session["stream"]["url"], call))
+    assert_agent_then_customer(
+        ready_recordings(live_server, key, session["id"], 3), live_server, key
+    )
+
+
 def test_telnyx_call_control_pcmu_with_the_token_in_the_url(live_server: Server, key: str) -> None:
     session = new_session(live_server, key, "telnyx")
     url = f"{session['stream']['url']}?token={session['stream']['token']}"

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import anyio
@@ -47,6 +47,8 @@ from kallrec.api.stream_admission import (
 from kallrec.carriers import codec, dialects, fields, vonage
 from kallrec.carriers.clock import RECENT_ENDS, StreamClock, anchor
 from kallrec.carriers.events import (
+    L16,
+    L16_BIG,
     Connected,
     Event,
     Malformed,
@@ -209,6 +211,7 @@ class _Stream:
     dialect: str | None
     media_format: MediaFormat = field(default_factory=MediaFormat)
     direction: str | None = None
+    order_settled: bool = False
     clock: StreamClock | None = None
     last_touch: float = 0.0
 
@@ -249,10 +252,25 @@ class _Stream:
             return True
         return False  # Connected, Dtmf, Mark, Ignored, broken frames: nothing to record
 
+    def _byte_order(self, fmt: MediaFormat, payload: bytes) -> MediaFormat:
+        """16-bit PCM in the byte order its audio shows (codec.l16_byte_order), settled by the
+        stream's first clearly audible chunk; the declared order until then."""
+        if fmt.encoding not in (L16, L16_BIG):
+            return fmt
+        if not self.order_settled:
+            found = codec.l16_byte_order(payload)
+            if found is not None:
+                self.order_settled = True
+                if found != fmt.encoding:
+                    log.info("%s: 16-bit audio is %s, not as declared", self.session.id, found)
+                    self.media_format = replace(self.media_format, encoding=found)
+            return replace(fmt, encoding=found or fmt.encoding)
+        return replace(fmt, encoding=self.media_format.encoding)
+
     def _write(self, media: Media) -> None:
         if not self.session.recording_enabled or not media.payload:
             return
-        fmt = media.media_format or self.media_format
+        fmt = self._byte_order(media.media_format or self.media_format, media.payload)
         if self.clock is None:
             now_ms = round(timeutil.now() * 1000)
             self.clock = StreamClock(anchor(now_ms, RECENT_ENDS.get(self.session.id)))

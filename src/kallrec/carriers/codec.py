@@ -84,3 +84,30 @@ def duration_ms(payload: bytes, fmt: MediaFormat) -> float:
     """How long the chunk lasts, from its size (what places the next chunk when a carrier sends
     no timestamps)."""
     return len(payload) / bytes_per_sample(fmt) * 1000 / fmt.rate
+
+
+def l16_byte_order(payload: bytes) -> str | None:
+    """L16 or L16_BIG when the chunk's audio says so clearly, else None (too quiet to tell).
+
+    Carriers differ, and documents are silent or wrong about it: Telnyx's L16 is RTP's
+    big-endian, Vonage's and Plivo's little-endian. Read in the right order, telephony audio is
+    smooth (sample to sample differences well below the samples' size); read byte-swapped it is
+    noise-like (differences as large as the samples). A stream's first clearly audible chunk
+    settles its order for the rest of the stream (api/carrier_stream.py). Audio made of high
+    frequencies only (above a quarter of the sample rate) is rough either way: no verdict, and
+    the declared order stands."""
+    usable = len(payload) - len(payload) % 2
+    if usable < 64:
+        return None
+    little = np.frombuffer(payload[:usable], dtype="<i2").astype(np.float64)
+    big = np.frombuffer(payload[:usable], dtype=">i2").astype(np.float64)
+    roughness = {}
+    for name, pcm in ((L16, little), (L16_BIG, big)):
+        size = float(pcm.std())  # around its mean: a constant (DC) says nothing
+        roughness[name] = float(np.abs(np.diff(pcm)).mean()) / size if size >= 64 else None
+    lo, hi = roughness[L16], roughness[L16_BIG]
+    if lo is not None and lo < 0.8 and (hi is None or hi > 1.0):
+        return L16
+    if hi is not None and hi < 0.8 and (lo is None or lo > 1.0):
+        return L16_BIG
+    return None
