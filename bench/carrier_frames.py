@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kallrec.api.carrier_stream import _parse
+from kallrec.api.carrier_stream import parse_frame
 from kallrec.audio.mulaw import mulaw_encode
 from kallrec.carriers import codec, fields
 from kallrec.carriers.clock import StreamClock
@@ -73,7 +73,7 @@ def run_twilio(frames: list[str], directory: Path) -> float:
     fmt = MediaFormat()
     started = time.perf_counter()
     for text in frames:
-        media = _parse(fields.load(text), "twilio")
+        media = parse_frame(fields.load(text), "twilio")
         assert isinstance(media, Media)
         mulaw = codec.to_mulaw_8k(media.payload, fmt)
         at = clock.place(media.track, media.timestamp_ms, len(mulaw) / 8)

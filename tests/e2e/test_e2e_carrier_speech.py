@@ -78,7 +78,8 @@ def test_two_voices_streamed_as_twilio_land_each_in_its_track_and_fire_the_webho
     with Receiver() as receiver:
         server.cli(
             "webhooks", "add", receiver.url, "--org", "speech", "--mode", "test",
-            "--events", "recording.ready",
+            "--events",
+            "recording.ready,session.provider.connected,session.provider.disconnected",
         )  # fmt: skip
         session = new_session(server, key, "twilio")
         call = carriers.twilio(
@@ -88,12 +89,19 @@ def test_two_voices_streamed_as_twilio_land_each_in_its_track_and_fire_the_webho
         asyncio.run(carriers.play(session["stream"]["url"], call, pace=0.5))  # twice real time
         recs = ready_recordings(server, key, session["id"], 3)
         deadline = time.monotonic() + 20
-        while len(receiver.snapshot()) < 3:
+        while len(receiver.snapshot()) < 5:
             assert time.monotonic() < deadline, server.log_tail()
             time.sleep(0.05)
     events = [json.loads(r.body) for r in receiver.snapshot()]
-    assert {e["data"]["channel"] for e in events} == {"mixed", "agent", "customer"}
-    assert {e["data"]["session_id"] for e in events} == {session["id"]}
+    ready = [e for e in events if e["type"] == "recording.ready"]
+    assert {e["data"]["channel"] for e in ready} == {"mixed", "agent", "customer"}
+    assert {e["data"]["session_id"] for e in ready} == {session["id"]}
+    # Kallglot's provider events: the carrier's leg on (its ids known), then off.
+    provider = {e["type"]: e["data"] for e in events if e["type"].startswith("session.provider")}
+    assert set(provider) == {"session.provider.connected", "session.provider.disconnected"}
+    connected = provider["session.provider.connected"]
+    assert connected["id"] == session["id"] and connected["carrier"]["call_sid"].startswith("CA")
+    assert connected["stream"] is None  # no credential in a webhook
 
     seconds = total / RATE
     for rec in recs.values():

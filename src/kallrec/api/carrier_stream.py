@@ -117,7 +117,7 @@ async def _receive(ws: WebSocket) -> Frame | None:
             continue
 
 
-def _parse(frame: Frame, dialect: str | None) -> Event | None:
+def parse_frame(frame: Frame, dialect: str | None) -> Event | None:
     """The frame's event, or None when it is broken or of no known dialect (skipped)."""
     try:
         if isinstance(frame, bytes):
@@ -145,7 +145,7 @@ async def serve_unauthenticated(rt: Runtime, ws: WebSocket, session_id: str) -> 
                 break  # Kallglot's own protocol, which needs its token at connect
             dialect = dialect or (None if isinstance(frame, bytes) else dialects.detect(frame))
             held.append(frame)
-            event = _parse(frame, dialect)
+            event = parse_frame(frame, dialect)
             if isinstance(event, Start | Connected) and event.token:
                 start = event
                 break
@@ -173,6 +173,12 @@ async def serve(
     stopped = False
     try:
         stopped = await stream.run(ws, held, ended)
+        if stream.announced:
+            await anyio.to_thread.run_sync(
+                rt.repo.emit_session_event,
+                session.id,
+                session_event("session.provider.disconnected"),
+            )
     finally:
         if stream.clock is not None:
             RECENT_ENDS.note(session.id, stream.clock.end_ms)
@@ -212,6 +218,7 @@ class _Stream:
     media_format: MediaFormat = field(default_factory=MediaFormat)
     direction: str | None = None
     order_settled: bool = False
+    announced: bool = False  # session.provider.connected sent for this stream
     clock: StreamClock | None = None
     last_touch: float = 0.0
 
@@ -233,7 +240,7 @@ class _Stream:
     async def _handle(self, frame: Frame) -> bool:
         if self.dialect is None and isinstance(frame, dict):
             self.dialect = dialects.detect(frame)
-        event = _parse(frame, self.dialect)
+        event = parse_frame(frame, self.dialect)
         if isinstance(event, Media):
             self._write(event)
             if time.monotonic() - self.last_touch > TOUCH_SECONDS:
@@ -247,7 +254,10 @@ class _Stream:
             ids = dict(event.carrier_ids)
             if self.dialect:
                 ids["carrier"] = dialects.named(self.dialect, self.session.provider)
-            await anyio.to_thread.run_sync(self.rt.repo.add_carrier_ids, self.session.id, ids)
+            # Kallglot's session.provider.connected: the carrier's leg is on, its ids known.
+            emit = None if self.announced else session_event("session.provider.connected")
+            self.announced = True
+            await anyio.to_thread.run_sync(self.rt.repo.add_carrier_ids, self.session.id, ids, emit)
         elif isinstance(event, Stop):
             return True
         return False  # Connected, Dtmf, Mark, Ignored, broken frames: nothing to record

@@ -241,9 +241,12 @@ class Repository:
             )
             return [Recording.from_row(row) for row in rows.mappings()]
 
-    def add_carrier_ids(self, session_id: str, carrier_ids: dict[str, str]) -> Session:
+    def add_carrier_ids(
+        self, session_id: str, carrier_ids: dict[str, str], emit: Emit | None = None
+    ) -> Session:
         """Merges a carrier's ids (call, stream) into the session's, e.g. when its media stream
-        starts; ids already kept under the same name are replaced."""
+        starts; ids already kept under the same name are replaced. ``emit`` (an event about the
+        session, e.g. its carrier connecting) sees the session with them."""
         with self.db.write() as conn:
             session = _get_session_any(conn, session_id, lock=True)
             merged = {**session.carrier_ids_dict, **carrier_ids}
@@ -252,7 +255,15 @@ class Repository:
                 .where(t.sessions.c.id == session_id)
                 .values(carrier_ids=json.dumps(merged, separators=(",", ":")))
             )
-            return _get_session_any(conn, session_id)
+            updated = _get_session_any(conn, session_id)
+            if emit is not None:
+                emit(conn, updated)
+            return updated
+
+    def emit_session_event(self, session_id: str, emit: Emit) -> None:
+        """Records an event about the session as it is now (e.g. its carrier leaving)."""
+        with self.db.write() as conn:
+            emit(conn, _get_session_any(conn, session_id))
 
     def get_session_any(self, session_id: str) -> Session | None:
         """For the stream and background jobs, which act on behalf of no particular key."""
