@@ -57,9 +57,10 @@ class Call:
     """What a test sends: frames (JSON objects or bytes), in order, with where the client may
     sleep to keep real pace."""
 
-    frames: list[dict[str, Any] | bytes] = field(default_factory=list)
+    frames: list[dict[str, Any] | bytes | str] = field(default_factory=list)
 
-    def add(self, frame: dict[str, Any] | bytes) -> None:
+    def add(self, frame: dict[str, Any] | bytes | str) -> None:
+        """A JSON frame (dict), a binary one (bytes), or raw text as is (str)."""
         self.frames.append(frame)
 
 
@@ -138,6 +139,9 @@ def twilio(
             )
             call.add({"event": "some_future_event", "streamSid": stream_sid})
             call.add({"event": "media", "streamSid": stream_sid, "media": {"payload": 7}})
+            call.add("not JSON {")
+            call.add("[1, 2, 3]")
+            call.add(b"\x00\x01\x02")  # Twilio never sends binary: skipped
     if stop:
         call.add(
             {
@@ -343,9 +347,9 @@ async def play(
     received: list[Any] = []
     async with websockets.connect(url, additional_headers=headers) as ws:
         for frame in call.frames:
-            if isinstance(frame, bytes):
+            if isinstance(frame, bytes | str):
                 await ws.send(frame)
-                if pace:
+                if pace and isinstance(frame, bytes):
                     await asyncio.sleep(0.02 * pace)
             else:
                 await ws.send(json.dumps(frame))

@@ -357,3 +357,45 @@ def test_one_stream_per_leg_merges_on_one_timeline(live_server: Server, key: str
     # two connections' timing, which a loaded machine stretches to some tens of ms.
     recs = ready_recordings(live_server, key, session["id"], 3)
     assert_agent_then_customer(recs, live_server, key, tolerance=0.1)
+
+
+def test_a_carrier_token_of_an_ended_session_is_4009(live_server: Server, key: str) -> None:
+    session = new_session(live_server, key, "twilio")
+    ended = httpx.post(live_server.url(f"/v1/sessions/{session['id']}/end"), headers=auth(key))
+    assert ended.status_code == 200
+    frames = carriers.twilio(session["stream"]["token"]).frames[:2]
+
+    async def play() -> tuple[int | None, list[str]]:
+        got: list[str] = []
+        async with websockets.connect(session["stream"]["url"]) as ws:
+            for frame in frames:
+                await ws.send(carriers.json.dumps(frame))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    got.append(str(await asyncio.wait_for(ws.recv(), 10)))
+            return (closed.value.rcvd.code if closed.value.rcvd else None), got
+
+    code, got = asyncio.run(play())
+    assert code == 4009
+    assert got and '"session_ended"' in got[0]  # spec §6: a session.error first
+
+
+def test_a_frame_over_256_kib_closes_the_carrier_stream_keeping_what_came_before(
+    live_server: Server, key: str
+) -> None:
+    session = new_session(live_server, key, "twilio", channels="mixed")
+    call = carriers.twilio(session["stream"]["token"], extras=False, stop=False)
+    call.frames.append({"event": "media", "streamSid": "MZ", "media": {"payload": "A" * 300_000}})
+
+    async def play() -> int | None:
+        async with websockets.connect(session["stream"]["url"], max_size=None) as ws:
+            for frame in call.frames:
+                await ws.send(carriers.json.dumps(frame))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                while True:
+                    await asyncio.wait_for(ws.recv(), 10)
+            return closed.value.rcvd.code if closed.value.rcvd else None
+
+    assert asyncio.run(play()) == 1009
+    recs = ready_recordings(live_server, key, session["id"], 1)
+    assert recs["mixed"]["duration"] == pytest.approx(carriers.SECONDS, abs=TOLERANCE)
