@@ -73,6 +73,8 @@ AUTH_FRAMES = 32
 RATE_PER_SECOND = 2000.0
 BURST = 4000.0
 TOUCH_SECONDS = 10.0
+# How often a stream checks that its session was not ended by another worker.
+STATUS_CHECK_SECONDS = 5.0
 
 Frame = dict[str, Any] | bytes
 
@@ -228,6 +230,7 @@ class _Stream:
         for frame in held:
             if await self._handle(frame):
                 return True
+        checked = time.monotonic()
         while not ended.is_set():
             received = await _receive(ws)
             if received is None:
@@ -235,6 +238,14 @@ class _Stream:
             await pace.take()
             if await self._handle(received):
                 return True
+            if time.monotonic() - checked > STATUS_CHECK_SECONDS:
+                # Ended through another worker (POST …/end there): stop writing to it.
+                checked = time.monotonic()
+                current = await anyio.to_thread.run_sync(
+                    self.rt.repo.get_session_any, self.session.id
+                )
+                if current is None or current.status == "ended":
+                    return False
         return False
 
     async def _handle(self, frame: Frame) -> bool:
