@@ -78,7 +78,9 @@ corrected and resent under the same key. The same key with a different request i
 `idempotency_conflict` with `Retry-After`.
 
 **Live audio** is streamed over a WebSocket whose URL and token come in the session's `stream` \
-object; OpenAPI does not describe that protocol.
+object; OpenAPI does not describe that protocol. The same URL takes the media streams of Twilio, \
+SignalWire, Telnyx, Vonage and Plivo directly; a session routed through one of them carries the \
+markup that points the carrier at it in `stream.carrier` (docs/carriers.md).
 """
 
 
