@@ -7,8 +7,10 @@ and are placed by their own timestamps, so no state may carry from one to the ne
 is at a chunk's edges, where soxr sees no neighbours: 16 kHz speech-band tones in 20 ms chunks
 come out 33 dB above their difference from a whole-signal resampling, against G.711 μ-law's own
 ~38 dB, which every recording goes through anyway. A stateful resampler per track (soxr's
-ResampleStream, restarted at each discontinuity) would remove it; not done yet. The writer stores 16-bit PCM decoded from this μ-law: G.711 is what the
-recordings are made of whatever the carrier sends (8 kHz telephony, spec §1).
+ResampleStream) would remove it, but holds back its last ~100 ms until flushed: audio a killed
+server would lose, which the track writer exists to prevent. The writer stores 16-bit PCM
+decoded from this μ-law: G.711 is what the recordings are made of whatever the carrier sends
+(8 kHz telephony, spec §1).
 """
 
 from __future__ import annotations
