@@ -216,6 +216,11 @@ async def _receive_loop(
                 # Kallglot's older `audio` message: no speaker, no time (api/older_audio.py).
                 if session.recording_enabled:
                     older_audio.write(text, tracks, max_jump_ms=max_jump_ms, muted=muted)
+                    if time.monotonic() - last_touch > TOUCH_SECONDS:
+                        last_touch = time.monotonic()  # its audio keeps the session alive too
+                        await anyio.to_thread.run_sync(
+                            rt.repo.touch_session_audio, session.id, timeutil.now()
+                        )
                 continue
             parsed = parse(text)
             if isinstance(parsed, AudioChunk) and session.recording_enabled:
