@@ -4,6 +4,7 @@ the session's recordings are checked by decoding them (duration, who speaks wher
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 import websockets
 
+from kallrec.audio.mulaw import mulaw_encode
 from tests.e2e import carriers
 from tests.e2e.helpers import Server, auth, band_power, dominant_frequency
 from tests.e2e.streaming import FAST, ready_recordings, samples_of, tone_chunk
@@ -399,3 +401,43 @@ def test_a_frame_over_256_kib_closes_the_carrier_stream_keeping_what_came_before
     assert asyncio.run(play()) == 1009
     recs = ready_recordings(live_server, key, session["id"], 1)
     assert recs["mixed"]["duration"] == pytest.approx(carriers.SECONDS, abs=TOLERANCE)
+
+
+def test_telnyx_streaming_auth_token_header(live_server: Server, key: str) -> None:
+    session = new_session(live_server, key, "telnyx", channels="mixed")
+    headers = {"x-telnyx-streaming-auth-token": session["stream"]["token"]}
+    call = carriers.telnyx(None, None)
+    assert asyncio.run(carriers.play(session["stream"]["url"], call, headers=headers)) == []
+    recs = ready_recordings(live_server, key, session["id"], 1)
+    assert recs["mixed"]["duration"] == pytest.approx(carriers.SECONDS, abs=TOLERANCE)
+
+
+def test_older_audio_mono_mulaw_and_a_bad_encoding(live_server: Server, key: str) -> None:
+    session = new_session(live_server, key, "sip", channels="dual")
+    agent = mulaw_encode(carriers.agent())
+    step = 1600  # 200 ms
+
+    async def call() -> dict[str, Any]:
+        url = f"{session['stream']['url']}?token={session['stream']['token']}"
+        async with websockets.connect(url) as ws:
+            assert '"session.ready"' in await ws.recv()
+            for i in range(0, len(agent), step):
+                await ws.send(
+                    json.dumps(
+                        {"type": "audio", "data": carriers.b64(agent[i : i + step]),
+                         "encoding": "mulaw", "sample_rate": 8000, "channels": 1,
+                         "speaker": "agent"}
+                    )
+                )  # fmt: skip
+            await ws.send(json.dumps({"type": "audio", "data": "AAAA", "encoding": "opus"}))
+            error = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            await ws.send('{"type": "end"}')
+            assert '"session.ended"' in await asyncio.wait_for(ws.recv(), 10)
+            return error  # type: ignore[no-any-return]
+
+    error = asyncio.run(call())
+    assert (error["type"], error["code"]) == ("session.error", "invalid_audio_format")
+    recs = ready_recordings(live_server, key, session["id"], 3)
+    assert recs["agent"]["duration"] == pytest.approx(carriers.SECONDS, abs=TOLERANCE)
+    agent_rec = samples_of(live_server, key, recs["agent"])
+    assert dominant_frequency(window(agent_rec, 0.3, 1.8), RATE) == pytest.approx(440, abs=15)

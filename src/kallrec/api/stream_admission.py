@@ -40,8 +40,13 @@ async def refuse_invalid(ws: WebSocket) -> None:
 def url_token(ws: WebSocket) -> str:
     """``?token=`` (the newer Kallglot docs) or ``Authorization: Bearer`` (the older ones). When
     both are there the query's is used: clients that send their API key in ``Authorization`` on
-    every request (a common HTTP client default) must not have it taken for the stream token."""
-    return ws.query_params.get("token") or bearer(ws.headers.get("authorization"))
+    every request (a common HTTP client default) must not have it taken for the stream token.
+    Telnyx sends a streaming auth token (``stream_auth_token``) in its own header."""
+    return (
+        ws.query_params.get("token")
+        or bearer(ws.headers.get("authorization"))
+        or ws.headers.get("x-telnyx-streaming-auth-token", "")
+    )
 
 
 def bearer(header: str | None) -> str:
