@@ -23,8 +23,9 @@ def test_chunks_without_timestamps_follow_each_other_per_track() -> None:
 
 def test_a_later_stream_starts_no_earlier_than_where_the_last_one_ended() -> None:
     assert anchor(1000, None) == 1000
-    assert anchor(1000, 5000) == 5000
-    assert anchor(9000, 5000) == 9000
+    assert anchor(1000, 5000) == 5000  # the previous one ran ahead of the clock
+    assert anchor(5300, 5000) == 5000  # a quick reconnect continues seamlessly
+    assert anchor(9000, 5000) == 9000  # a later one keeps the gap as silence
     ends = RecentEnds(capacity=2)
     ends.note("a", 10)
     ends.note("a", 5)

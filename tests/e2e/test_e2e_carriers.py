@@ -136,8 +136,9 @@ def test_signalwire_out_of_order_duplicated_fast_and_closed_without_stop(
     assert get_session(live_server, key, session["id"])["carrier"]["carrier"] == "signalwire"
 
 
+@pytest.mark.parametrize("pace", [0.0, 1.0], ids=["fast", "real-time"])
 def test_a_twilio_reconnect_with_a_new_stream_sid_continues_the_same_recording(
-    live_server: Server, key: str
+    live_server: Server, key: str, pace: float
 ) -> None:
     session = new_session(live_server, key, "twilio")
     full = carriers.twilio(session["stream"]["token"], extras=False)
@@ -152,8 +153,8 @@ def test_a_twilio_reconnect_with_a_new_stream_sid_continues_the_same_recording(
         moved["media"]["timestamp"] = str(int(frame["media"]["timestamp"]) - 1500)
         rest.append(moved)
     second = carriers.Call(second.frames[:2] + rest + [second.frames[-1]])
-    asyncio.run(carriers.play(session["stream"]["url"], first))
-    asyncio.run(carriers.play(session["stream"]["url"], second))
+    asyncio.run(carriers.play(session["stream"]["url"], first, pace=pace))
+    asyncio.run(carriers.play(session["stream"]["url"], second, pace=pace))
     recs = ready_recordings(live_server, key, session["id"], 3)
     assert_agent_then_customer(recs, live_server, key)
     assert get_session(live_server, key, session["id"])["carrier"]["stream_sid"] == "MZ2"

@@ -12,7 +12,8 @@ timestamp follows the previous one of its track.
 
 A stream sent faster than real time reaches past the wall clock; a stream of the same session
 started after it has ended is anchored at its end instead (``after_ms``), so it never writes
-over it.
+over it. One that starts within RECONNECT_SNAP_MS of the previous stream's end is anchored there
+too: a reconnect continues the call without the silence of its own setup time.
 """
 
 from __future__ import annotations
@@ -45,8 +46,19 @@ class StreamClock:
         return round(max(self._cursor.values(), default=float(self.anchor_ms)))
 
 
+# A stream that starts this soon after the session's previous one ended continues it seamlessly:
+# a reconnect's own setup time (tens of ms, more on a loaded server) is no silence of the call.
+RECONNECT_SNAP_MS = 2000
+
+
 def anchor(now_ms: int, after_ms: int | None) -> int:
-    return now_ms if after_ms is None else max(now_ms, after_ms)
+    """Where a new stream's first chunk lands: now, or right where the session's previous stream
+    ended when that is later (it was sent faster than real time) or only moments ago."""
+    if after_ms is None:
+        return now_ms
+    if now_ms - after_ms <= RECONNECT_SNAP_MS:
+        return after_ms
+    return now_ms
 
 
 class RecentEnds:
