@@ -134,7 +134,9 @@ def parse_frame(frame: Frame, dialect: str | None) -> Event | None:
         return None
 
 
-async def serve_unauthenticated(rt: Runtime, ws: WebSocket, session_id: str) -> None:
+async def serve_unauthenticated(
+    rt: Runtime, ws: WebSocket, session_id: str, accepted_ms: int
+) -> None:
     """A stream that connected without a token: it must show one in its first frames."""
     held: list[Frame] = []
     dialect: str | None = None
@@ -161,18 +163,26 @@ async def serve_unauthenticated(rt: Runtime, ws: WebSocket, session_id: str) -> 
         return
     session = await admit(rt, ws, session_id, start.token)
     if session is not None:
-        await serve(rt, ws, session, held, dialect)
+        await serve(rt, ws, session, held, dialect, accepted_ms)
 
 
 async def serve(
-    rt: Runtime, ws: WebSocket, session: Session, held: list[Frame], dialect: str | None
+    rt: Runtime,
+    ws: WebSocket,
+    session: Session,
+    held: list[Frame],
+    dialect: str | None,
+    accepted_ms: int,
 ) -> None:
-    """An admitted carrier stream, from its ``held`` frames on."""
+    """An admitted carrier stream, from its ``held`` frames on. ``accepted_ms``: when its
+    connection was accepted (wall clock), the start its carrier's timestamps count from: two legs
+    of a call line up to within their connections' timing, not their admissions' (which wait on
+    the database)."""
     session = await anyio.to_thread.run_sync(
         rt.repo.start_session, session.id, rt.settings.node, session_event("session.started")
     )
     tracks, ended = rt.live.connect(session.id)
-    stream = _Stream(rt, session, tracks, dialect)
+    stream = _Stream(rt, session, tracks, dialect, accepted_ms)
     stopped = False
     try:
         stopped = await stream.run(ws, held, ended)
@@ -218,6 +228,7 @@ class _Stream:
     session: Session
     tracks: Any
     dialect: str | None
+    accepted_ms: int
     media_format: MediaFormat = field(default_factory=MediaFormat)
     direction: str | None = None
     order_settled: bool = False
@@ -294,8 +305,7 @@ class _Stream:
             return
         fmt = self._byte_order(media.media_format or self.media_format, media.payload)
         if self.clock is None:
-            now_ms = round(timeutil.now() * 1000)
-            self.clock = StreamClock(anchor(now_ms, RECENT_ENDS.get(self.session.id)))
+            self.clock = StreamClock(anchor(self.accepted_ms, RECENT_ENDS.get(self.session.id)))
         try:
             if fmt.channels > 1:
                 # Interleaved channels of one track (rare): the first is the track's audio.

@@ -78,11 +78,12 @@ async def session_stream(ws: WebSocket) -> None:
     rt: Runtime = ws.app.start()
     session_id = ws.path_params["session_id"]
     await ws.accept()
+    accepted_ms = round(timeutil.now() * 1000)  # a carrier stream's time counts from here
     token = url_token(ws)
     if not token:
         # Twilio's Stream URL takes no query string: a carrier may show its token in its first
         # frames. Kallglot's own protocol without a token is refused there (4001).
-        await carrier_stream.serve_unauthenticated(rt, ws, session_id)
+        await carrier_stream.serve_unauthenticated(rt, ws, session_id, accepted_ms)
         return
     session = await admit(rt, ws, session_id, token)
     if session is None:
@@ -100,7 +101,7 @@ async def session_stream(ws: WebSocket) -> None:
         rt.live.disconnect(session_id)
     if handed_over is not None:
         # A carrier given the token in its URL (Telnyx Call Control, Plivo, Vonage's uri).
-        await carrier_stream.serve(rt, ws, session, [handed_over], None)
+        await carrier_stream.serve(rt, ws, session, [handed_over], None, accepted_ms)
 
 
 async def _serve(
