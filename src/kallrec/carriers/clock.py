@@ -4,8 +4,9 @@ A carrier's timestamps count from the start of its own stream (Twilio, Telnyx: m
 since the stream began; Plivo: epoch milliseconds), and Vonage and Kallglot's older ``audio``
 send none. A new stream of the same session (a reconnect with a new ``streamSid``, or the other
 leg of the call) starts its own count again. So each stream is anchored on one clock every
-stream of a session shares, the wall clock in milliseconds when its first chunk arrived, and
-each chunk lands at ``anchor + (timestamp - first timestamp of the stream)``: two legs streamed
+stream of a session shares, the wall clock in milliseconds when its connection was accepted
+(its carrier counts from there; Kallglot's older ``audio``: its first chunk), and each chunk
+lands at ``anchor + (timestamp - first timestamp of the stream)``: two legs streamed
 at once line up, a reconnect lands after the gap it left, and within a stream the carrier's own
 timestamps place every chunk exactly (out of order or twice: same place). A chunk without a
 timestamp follows the previous one of its track.
