@@ -69,6 +69,11 @@ class Settings:
     session_idle_seconds: float = 1800.0
     # A live chunk may start at most this long after the furthest audio of its session (spec §9).
     stream_max_timestamp_jump_seconds: float = 60.0
+    # Carrier media streams (issue 14): how long one may take to show its stream token in its
+    # first frames, and how long after the last stream of a session stopped (or dropped) the
+    # session is ended, unless another stream of it connects meanwhile (a reconnect, a leg).
+    carrier_auth_seconds: float = 5.0
+    carrier_end_grace_seconds: float = 5.0
     public_url: str = ""
     offload: str = ""
     offload_prefix: str = "/_kallrec_internal/"
@@ -247,6 +252,10 @@ class Settings:
                 "KALLREC_STREAM_MAX_TIMESTAMP_JUMP_SECONDS must be between 0 and 3600 seconds."
             )
         self._validate_live()
+
+        for name in ("carrier_auth_seconds", "carrier_end_grace_seconds"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise SettingsError(f"KALLREC_{name.upper()} must be between 0 and 3600 seconds.")
         self._validate_storage()
         self._validate_sip()
 

@@ -214,6 +214,7 @@ async def list_sessions(request: Request) -> Response:
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
         text=search_text(request),
+        carrier_id=_carrier_id(request),
     )
     repo = runtime(request).repo
     rows, has_more = await fetch_page(
@@ -232,6 +233,20 @@ def search_text(request: Request) -> str | None:
             f"Invalid q: at most {SEARCH_MAX_CHARS} characters are searched.", param="q"
         )
     return text or None
+
+
+def _carrier_id(request: Request) -> str | None:
+    """``?carrier_id=``: a carrier's call or stream id (Twilio's CallSid, Telnyx's
+    call_control_id, Plivo's callId, Vonage's uuid, a streamSid...) kept on the session."""
+    value = request.query_params.get("carrier_id")
+    if value is None:
+        return None
+    if not value or len(value) > routing.MAX_ID_CHARS:
+        raise ValidationError(
+            f"Invalid carrier_id: expected 1 to {routing.MAX_ID_CHARS} characters.",
+            param="carrier_id",
+        )
+    return value
 
 
 def _end_reason(body: dict[str, Any]) -> str:

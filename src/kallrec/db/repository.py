@@ -61,6 +61,9 @@ class SessionFilter:
     # console's search box); an exact session id matches too.
     text: str | None = None
 
+    # One of the carrier's ids kept on the session (call or stream id, any carrier).
+    carrier_id: str | None = None
+
 
 @dataclass(frozen=True)
 class NewRecording:
@@ -216,6 +219,13 @@ class Repository:
             conds.append(s.c.created_at < flt.created_lt)
         if flt.text:
             conds.append(_session_text_matches(flt.text))
+
+        if flt.carrier_id is not None:
+            # carrier_ids is a JSON object of strings: the id, JSON-quoted, is one of its values
+            # (or keys, which are names like call_sid: no id looks like one).
+            quoted = json.dumps(flt.carrier_id)
+            pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(s.c.carrier_ids.like(f"%{pattern}%", escape="\\"))
         with self.db.read() as conn:
             rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
         return [Session.from_row(row) for row in rows], has_more
@@ -239,9 +249,12 @@ class Repository:
             )
             return [Recording.from_row(row) for row in rows.mappings()]
 
-    def add_carrier_ids(self, session_id: str, carrier_ids: dict[str, str]) -> Session:
+    def add_carrier_ids(
+        self, session_id: str, carrier_ids: dict[str, str], emit: Emit | None = None
+    ) -> Session:
         """Merges a carrier's ids (call, stream) into the session's, e.g. when its media stream
-        starts; ids already kept under the same name are replaced."""
+        starts; ids already kept under the same name are replaced. ``emit`` (an event about the
+        session, e.g. its carrier connecting) sees the session with them."""
         with self.db.write() as conn:
             session = _get_session_any(conn, session_id, lock=True)
             merged = {**session.carrier_ids_dict, **carrier_ids}
@@ -250,7 +263,15 @@ class Repository:
                 .where(t.sessions.c.id == session_id)
                 .values(carrier_ids=json.dumps(merged, separators=(",", ":")))
             )
-            return _get_session_any(conn, session_id)
+            updated = _get_session_any(conn, session_id)
+            if emit is not None:
+                emit(conn, updated)
+            return updated
+
+    def emit_session_event(self, session_id: str, emit: Emit) -> None:
+        """Records an event about the session as it is now (e.g. its carrier leaving)."""
+        with self.db.write() as conn:
+            emit(conn, _get_session_any(conn, session_id))
 
     def get_session_any(self, session_id: str) -> Session | None:
         """For the stream and background jobs, which act on behalf of no particular key."""
