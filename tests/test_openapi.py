@@ -360,6 +360,7 @@ def test_list_and_filter_parameters() -> None:
         "created[gte]",
         "created[lt]",
         "q",
+        "carrier_id",
     }
     assert _param(sessions, "status")["schema"]["enum"] == ["created", "active", "ended"]
     endpoints = DOC["paths"]["/v1/webhook_endpoints"]["get"]

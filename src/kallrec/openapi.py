@@ -80,7 +80,9 @@ corrected and resent under the same key. The same key with a different request i
 `idempotency_conflict` with `Retry-After`.
 
 **Live audio** is streamed over a WebSocket whose URL and token come in the session's `stream` \
-object; OpenAPI does not describe that protocol.
+object; OpenAPI does not describe that protocol. The same URL takes the media streams of Twilio, \
+SignalWire, Telnyx, Vonage and Plivo directly; a session routed through one of them carries the \
+markup that points the carrier at it in `stream.carrier` (docs/carriers.md).
 """
 
 
@@ -294,6 +296,20 @@ def _schemas() -> JSON:
                 "token, only for keys with `sessions:write` (the token lets its holder write the "
                 "session). Null for other keys, and once the session has ended.",
             },
+            "sip": {
+                "type": ["object", "null"],
+                "properties": {
+                    "uri": {
+                        "type": "string",
+                        "description": "`sip:<session id>@<host:port>`; add `;token=<stream "
+                        "token>` (or an `X-Kallrec-Token` header) unless the call comes from a "
+                        "trunk of the organization (docs/sip.md).",
+                    }
+                },
+                "required": ["uri"],
+                "description": "Where a PBX sends this session's call leg (INVITE), while the "
+                "session is open and kallrec answers SIP (`KALLREC_SIP_LISTEN`); else null.",
+            },
             "recording": _ref("schemas", "SessionRecording"),
             "metadata": _nullable(_ref("schemas", "Metadata")),
             "routing": {
@@ -316,6 +332,14 @@ def _schemas() -> JSON:
             "duration_seconds": {
                 "type": ["number", "null"],
                 "description": "The same as `duration` (the newer Kallglot docs' name).",
+            },
+            "carrier": {
+                "type": ["object", "null"],
+                "additionalProperties": {"type": "string"},
+                "description": "The carrier's own ids of the call and its media streams, as "
+                "their frames gave them (`call_sid`, `stream_sid`, `call_control_id`, "
+                "`stream_id`, `call_id`, `uuid`, ...) and `carrier`, the dialect heard; "
+                "null before any (docs/carriers.md).",
             },
             "end_reason": _nullable(
                 _enum(
@@ -495,7 +519,26 @@ def _schemas() -> JSON:
                     "0-9A-Za-z_-",
                 ),
                 "expires_at": _TIMESTAMP,
+                "carrier": {
+                    "type": "object",
+                    "description": "For a session whose `routing.type` is a carrier: the URL "
+                    "it should open and the markup (TwiML, LaML, TeXML, NCCO, Plivo XML) that "
+                    "makes it do so, token filled in (docs/carriers.md).",
+                    "properties": {
+                        "type": _str("The carrier."),
+                        "url": _str("The URL the carrier opens."),
+                        "markup_type": _enum(
+                            ("twiml", "laml", "texml", "ncco", "plivo_xml"), "The markup's kind."
+                        ),
+                        "markup": {
+                            "type": ["string", "array"],
+                            "description": "XML to answer the carrier's webhook with, or the "
+                            "NCCO (a JSON array).",
+                        },
+                    },
+                },
             },
+            required=("url", "token", "expires_at"),
             description="How to stream live audio; null once the session has ended.",
         ),
         "SessionRecording": session_recording,
@@ -862,6 +905,13 @@ def _parameters() -> JSON:
         ),
         "SessionStatusFilter": _param(
             "status", "query", _enum(sessions_api.STATUSES), "Only sessions with this status."
+        ),
+        "CarrierIdFilter": _param(
+            "carrier_id",
+            "query",
+            {"type": "string", "minLength": 1, "maxLength": routing.MAX_ID_CHARS},
+            "Only sessions that kept this carrier id (a call or stream id: CallSid, "
+            "call_control_id, callId, uuid, streamSid, ...).",
         ),
         "DeliveryStatusFilter": _param(
             "status", "query", _enum(DELIVERY_STATUSES), "Only deliveries with this status."
@@ -1314,6 +1364,7 @@ _OPERATIONS: tuple[_Op, ...] = (
             "CreatedGte",
             "CreatedLt",
             "SessionSearch",
+            "CarrierIdFilter",
         ),
         errors={400: _LIST_400},
     ),

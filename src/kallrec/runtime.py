@@ -13,6 +13,7 @@ from kallrec.auth import Authenticator
 from kallrec.config import Settings
 from kallrec.datadir import ensure_private_dir
 from kallrec.db.engine import Database
+from kallrec.db.live_repository import LiveRepository
 from kallrec.db.models import Recording
 from kallrec.db.playback_repository import LinkGrant, PlaybackRepository
 from kallrec.db.repository import Repository
@@ -108,11 +109,13 @@ class Runtime:
             SingleFlight()
         )
         self.metrics = Metrics(self.repo.count_recordings_by_status, self.repo.count_waiting_jobs)
-        self.live = LiveSessions(settings.data_dir)
+        self.live_repo = LiveRepository(self.db)
         self.changes = ChangeCounter(settings.data_dir / "run" / "changes")
         self.auth = Authenticator(self.repo, settings.cache_ttl_seconds, self.changes.value)
         # This process's own scratch: what a dead process leaves is recognisable and swept.
         self.scratch = scratch_dir(settings.tmp_dir, os.getpid())
+        # Live calls' unflushed audio: in the scratch, so a dead process's is swept, never sent.
+        self.live = LiveSessions(self.scratch / "live")
         # Set when this process queues work, so its job runner starts without waiting a poll.
         self.jobs_pending = asyncio.Event()
 

@@ -87,7 +87,9 @@ async def _visible(
     url = stream_base(request)
     bodies = []
     for session in sessions:
-        body = session_object(session, url, mixed.get(session.recording_id or ""))
+        body = session_object(
+            session, url, mixed.get(session.recording_id or ""), rt.settings.sip_domain
+        )
         if "sessions:write" not in principal.scopes:
             body["stream"] = None
         bodies.append(body)
@@ -168,7 +170,8 @@ async def create_session(request: Request) -> Response:
         await anyio.to_thread.run_sync(
             rt.repo.insert_session, session, session_event("session.created")
         )
-        return json_response(session_object(session, stream_base(request)), 201)
+        body = session_object(session, stream_base(request), sip_domain=rt.settings.sip_domain)
+        return json_response(body, 201)
 
     return await idempotent(request, principal, raw, create)
 
@@ -211,6 +214,7 @@ async def list_sessions(request: Request) -> Response:
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
         text=search_text(request),
+        carrier_id=_carrier_id(request),
     )
     repo = runtime(request).repo
     rows, has_more = await fetch_page(
@@ -229,6 +233,20 @@ def search_text(request: Request) -> str | None:
             f"Invalid q: at most {SEARCH_MAX_CHARS} characters are searched.", param="q"
         )
     return text or None
+
+
+def _carrier_id(request: Request) -> str | None:
+    """``?carrier_id=``: a carrier's call or stream id (Twilio's CallSid, Telnyx's
+    call_control_id, Plivo's callId, Vonage's uuid, a streamSid...) kept on the session."""
+    value = request.query_params.get("carrier_id")
+    if value is None:
+        return None
+    if not value or len(value) > routing.MAX_ID_CHARS:
+        raise ValidationError(
+            f"Invalid carrier_id: expected 1 to {routing.MAX_ID_CHARS} characters.",
+            param="carrier_id",
+        )
+    return value
 
 
 def _end_reason(body: dict[str, Any]) -> str:

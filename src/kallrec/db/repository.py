@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from kallrec import ids, timeutil
 from kallrec.db import schema as t
 from kallrec.db.engine import Database, locking
+from kallrec.db.live_repository import notify_session_ended
 from kallrec.db.models import ApiKey, Job, Organization, Recording, Session
 from kallrec.object_keys import converted_keys
 
@@ -59,6 +60,9 @@ class SessionFilter:
     # Text searched (case-insensitively) in the metadata, carrier ids and phone number (the
     # console's search box); an exact session id matches too.
     text: str | None = None
+
+    # One of the carrier's ids kept on the session (call or stream id, any carrier).
+    carrier_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,13 @@ class Repository:
             conds.append(s.c.created_at < flt.created_lt)
         if flt.text:
             conds.append(_session_text_matches(flt.text))
+
+        if flt.carrier_id is not None:
+            # carrier_ids is a JSON object of strings: the id, JSON-quoted, is one of its values
+            # (or keys, which are names like call_sid: no id looks like one).
+            quoted = json.dumps(flt.carrier_id)
+            pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(s.c.carrier_ids.like(f"%{pattern}%", escape="\\"))
         with self.db.read() as conn:
             rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
         return [Session.from_row(row) for row in rows], has_more
@@ -238,9 +249,12 @@ class Repository:
             )
             return [Recording.from_row(row) for row in rows.mappings()]
 
-    def add_carrier_ids(self, session_id: str, carrier_ids: dict[str, str]) -> Session:
+    def add_carrier_ids(
+        self, session_id: str, carrier_ids: dict[str, str], emit: Emit | None = None
+    ) -> Session:
         """Merges a carrier's ids (call, stream) into the session's, e.g. when its media stream
-        starts; ids already kept under the same name are replaced."""
+        starts; ids already kept under the same name are replaced. ``emit`` (an event about the
+        session, e.g. its carrier connecting) sees the session with them."""
         with self.db.write() as conn:
             session = _get_session_any(conn, session_id, lock=True)
             merged = {**session.carrier_ids_dict, **carrier_ids}
@@ -249,7 +263,15 @@ class Repository:
                 .where(t.sessions.c.id == session_id)
                 .values(carrier_ids=json.dumps(merged, separators=(",", ":")))
             )
-            return _get_session_any(conn, session_id)
+            updated = _get_session_any(conn, session_id)
+            if emit is not None:
+                emit(conn, updated)
+            return updated
+
+    def emit_session_event(self, session_id: str, emit: Emit) -> None:
+        """Records an event about the session as it is now (e.g. its carrier leaving)."""
+        with self.db.write() as conn:
+            emit(conn, _get_session_any(conn, session_id))
 
     def get_session_any(self, session_id: str) -> Session | None:
         """For the stream and background jobs, which act on behalf of no particular key."""
@@ -343,8 +365,8 @@ class Repository:
                     conn, session, placeholders, now, source="live", process=False
                 )
                 recording_id = placeholders[0].id
-                # The tracks are on the disk of the replica that held the stream.
-                _enqueue(conn, "finalize_session", session_id, now, node=session.stream_node)
+                # Any replica finalizes it: the audio is in storage (live/flush.py).
+                _enqueue(conn, "finalize_session", session_id, now)
             conn.execute(
                 update(t.sessions)
                 .where(t.sessions.c.id == session_id)
@@ -360,6 +382,8 @@ class Repository:
             )
             ended = _get_session(conn, org_id, livemode, session_id)
             assert ended is not None
+            # Every replica holding its stream hears of it on commit (live/notify.py).
+            notify_session_ended(conn, session_id)
             if emit:
                 emit(conn, ended)
             return ended
@@ -681,9 +705,7 @@ class Repository:
 
     # -- jobs ------------------------------------------------------------------------------
 
-    def claim_job(
-        self, kinds: Sequence[str], lease_seconds: float, node: str | None = None
-    ) -> Job | None:
+    def claim_job(self, kinds: Sequence[str], lease_seconds: float) -> Job | None:
         """Takes the oldest due job whose lease (if any) has run out, for lease_seconds.
 
         Safe across processes and replicas: SQLite runs this under its single write lock; on
@@ -700,7 +722,6 @@ class Repository:
                     j.c.status == "queued",
                     j.c.run_after <= now,
                     or_(j.c.lease_until.is_(None), j.c.lease_until <= now),
-                    or_(j.c.node.is_(None), j.c.node == node),
                 )
                 .order_by(j.c.run_after, j.c.id)
                 .limit(1)
@@ -903,9 +924,7 @@ def _get_session_any(conn: Connection, session_id: str, *, lock: bool = False) -
     return Session.from_row(conn.execute(query).mappings().one())
 
 
-def _enqueue(
-    conn: Connection, kind: str, subject_id: str, now: float, node: str | None = None
-) -> None:
+def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
     conn.execute(
         insert(t.jobs).values(
             id=ids.new_id("job"),
@@ -916,7 +935,6 @@ def _enqueue(
             run_after=now,
             created_at=now,
             updated_at=now,
-            node=node,
         )
     )
 
