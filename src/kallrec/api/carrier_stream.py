@@ -61,6 +61,7 @@ from kallrec.carriers.speakers import speaker_for
 from kallrec.db.models import Session
 from kallrec.events import session_event
 from kallrec.lifecycle import end_session
+from kallrec.live.flush import register_writer
 from kallrec.live.messages import MAX_MESSAGE_BYTES, StreamError
 from kallrec.runtime import Runtime
 
@@ -185,6 +186,9 @@ async def serve(
     stream = _Stream(rt, session, tracks, dialect, accepted_ms)
     stopped = False
     try:
+        # As for Kallglot's protocol (api/stream.py): this process's writer is known before its
+        # first audio, and what it wrote is flushed to storage when it goes (live/flush.py).
+        await register_writer(rt.live, rt.live_repo, session.id)
         stopped = await stream.run(ws, held, ended)
         if stream.announced:
             await anyio.to_thread.run_sync(
@@ -195,8 +199,6 @@ async def serve(
     finally:
         if stream.clock is not None:
             RECENT_ENDS.note(session.id, stream.clock.end_ms)
-        with contextlib.suppress(Exception):
-            await anyio.to_thread.run_sync(tracks.sync)
         rt.live.disconnect(session.id)
     closed_at = timeutil.now()
     await anyio.to_thread.run_sync(rt.repo.touch_session_audio, session.id, closed_at)

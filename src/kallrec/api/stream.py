@@ -1,8 +1,11 @@
 """The session stream: /v1/sessions/{id}/connect?token=kst_… (spec §6).
 
 One connection carries both speakers of a call. Every audio chunk is written to its speaker's
-track at once (see live/tracks.py); nothing is held in memory, so neither a dropped connection
-nor a killed server loses what was received.
+track at once (see live/tracks.py), and this process's flusher sends it to storage within
+``KALLREC_LIVE_FLUSH_SECONDS`` (live/flush.py): a dropped connection loses nothing, a killed
+replica at most what it had not flushed. A reconnect may land on any replica and continues the
+same tracks (the client's timestamps place the audio); an end through any replica closes this
+socket (live/notify.py).
 
 The token comes from ``?token=`` (the newer Kallglot docs) or, as the older docs preferred, from
 ``Authorization: Bearer kst_…`` at connect. When both are there the query's is used: clients
@@ -33,6 +36,7 @@ from kallrec.carriers import dialects
 from kallrec.db.models import Session
 from kallrec.events import session_event
 from kallrec.lifecycle import end_session
+from kallrec.live.flush import register_writer
 from kallrec.live.messages import (
     MAX_MESSAGE_BYTES,
     AudioChunk,
@@ -94,6 +98,7 @@ async def session_stream(ws: WebSocket) -> None:
     tracks, ended = rt.live.connect(session_id)
     handed_over: dict[str, Any] | None = None
     try:
+        await register_writer(rt.live, rt.live_repo, session_id)
         handed_over = await _serve(rt, ws, session, tracks, ended)
     except WebSocketDisconnect:
         pass
@@ -178,7 +183,9 @@ async def _receive_loop(
     first = True
     older_audio = OlderAudio(session.id)
     muted: set[str] = set()  # speakers this connection muted (older protocol's control)
-    last_touch = time.monotonic()
+    # The first chunk of every connection stamps the session: a call that reconnects often
+    # (to any replica) is never taken for idle.
+    last_touch = -TOUCH_SECONDS
     max_jump_ms = round(rt.settings.stream_max_timestamp_jump_seconds * 1000)
     while True:
         try:
@@ -252,7 +259,7 @@ async def _receive_loop(
                 muted.difference_update(parsed.speakers)
         elif isinstance(parsed, End):
             state.started = True
-            await anyio.to_thread.run_sync(tracks.sync)
+            # What this connection wrote is flushed when it goes; the finalize job waits for it.
             await end_session(rt, session.org_id, session.livemode, session.id)
             await _finish(ws, session.id, "explicit_end")
             return None
