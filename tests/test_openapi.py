@@ -359,8 +359,8 @@ def test_list_and_filter_parameters() -> None:
         "status",
         "created[gte]",
         "created[lt]",
-        "carrier_id",
         "q",
+        "carrier_id",
     }
     assert _param(sessions, "status")["schema"]["enum"] == ["created", "active", "ended"]
     endpoints = DOC["paths"]["/v1/webhook_endpoints"]["get"]

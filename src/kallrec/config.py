@@ -251,10 +251,11 @@ class Settings:
             raise SettingsError(
                 "KALLREC_STREAM_MAX_TIMESTAMP_JUMP_SECONDS must be between 0 and 3600 seconds."
             )
+        self._validate_live()
+
         for name in ("carrier_auth_seconds", "carrier_end_grace_seconds"):
             if not 0 < getattr(self, name) <= 3600:
                 raise SettingsError(f"KALLREC_{name.upper()} must be between 0 and 3600 seconds.")
-        self._validate_live()
         self._validate_storage()
         self._validate_sip()
 

@@ -186,8 +186,6 @@ async def serve(
     stream = _Stream(rt, session, tracks, dialect, accepted_ms)
     stopped = False
     try:
-        # As for Kallglot's protocol (api/stream.py): this process's writer is known before its
-        # first audio, and what it wrote is flushed to storage when it goes (live/flush.py).
         await register_writer(rt.live, rt.live_repo, session.id)
         stopped = await stream.run(ws, held, ended)
         if stream.announced:
@@ -199,6 +197,8 @@ async def serve(
     finally:
         if stream.clock is not None:
             RECENT_ENDS.note(session.id, stream.clock.end_ms)
+        with contextlib.suppress(Exception):
+            await anyio.to_thread.run_sync(tracks.sync)
         rt.live.disconnect(session.id)
     closed_at = timeutil.now()
     await anyio.to_thread.run_sync(rt.repo.touch_session_audio, session.id, closed_at)

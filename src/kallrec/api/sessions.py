@@ -213,8 +213,8 @@ async def list_sessions(request: Request) -> Response:
         status=optional_choice(request, "status", STATUSES),
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
-        carrier_id=_carrier_id(request),
         text=search_text(request),
+        carrier_id=_carrier_id(request),
     )
     repo = runtime(request).repo
     rows, has_more = await fetch_page(
@@ -222,6 +222,17 @@ async def list_sessions(request: Request) -> Response:
     )
     data = await _visible(request, principal, rows)
     return json_response(list_object(data, has_more, "/v1/sessions"))
+
+
+def search_text(request: Request) -> str | None:
+    """``q``: text the sessions' metadata, carrier ids or phone number contain (the console's
+    search), at most SEARCH_MAX_CHARS."""
+    text = request.query_params.get("q", "").strip()
+    if len(text) > SEARCH_MAX_CHARS:
+        raise InvalidRequest(
+            f"Invalid q: at most {SEARCH_MAX_CHARS} characters are searched.", param="q"
+        )
+    return text or None
 
 
 def _carrier_id(request: Request) -> str | None:
@@ -236,17 +247,6 @@ def _carrier_id(request: Request) -> str | None:
             param="carrier_id",
         )
     return value
-
-
-def search_text(request: Request) -> str | None:
-    """``q``: text the sessions' metadata, carrier ids or phone number contain (the console's
-    search), at most SEARCH_MAX_CHARS."""
-    text = request.query_params.get("q", "").strip()
-    if len(text) > SEARCH_MAX_CHARS:
-        raise InvalidRequest(
-            f"Invalid q: at most {SEARCH_MAX_CHARS} characters are searched.", param="q"
-        )
-    return text or None
 
 
 def _end_reason(body: dict[str, Any]) -> str:

@@ -5,7 +5,8 @@ track at once (see live/tracks.py), and this process's flusher sends it to stora
 ``KALLREC_LIVE_FLUSH_SECONDS`` (live/flush.py): a dropped connection loses nothing, a killed
 replica at most what it had not flushed. A reconnect may land on any replica and continues the
 same tracks (the client's timestamps place the audio); an end through any replica closes this
-socket (live/notify.py).
+socket (live/notify.py). A carrier's media stream on the same URL is served by
+api/carrier_stream.py, through the same tracks.
 
 The token comes from ``?token=`` (the newer Kallglot docs) or, as the older docs preferred, from
 ``Authorization: Bearer kst_…`` at connect. When both are there the query's is used: clients

@@ -67,7 +67,6 @@ class Options:
     # Seconds between planned reconnects (0: never): behind a round-robin load balancer each
     # lands on another replica. A connection the server side loses is always reopened.
     reconnect_every: float = 0.0
-    # The way in: Kallglot's protocol, or a carrier's media stream (cli/loadgen_carriers.py).
     dialect: str = "kallglot"
 
 

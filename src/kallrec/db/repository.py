@@ -57,11 +57,12 @@ class SessionFilter:
     status: str | None = None
     created_gte: float | None = None
     created_lt: float | None = None
-    # One of the carrier's ids kept on the session (call or stream id, any carrier).
-    carrier_id: str | None = None
     # Text searched (case-insensitively) in the metadata, carrier ids and phone number (the
     # console's search box); an exact session id matches too.
     text: str | None = None
+
+    # One of the carrier's ids kept on the session (call or stream id, any carrier).
+    carrier_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,9 @@ class Repository:
             conds.append(s.c.created_at >= flt.created_gte)
         if flt.created_lt is not None:
             conds.append(s.c.created_at < flt.created_lt)
+        if flt.text:
+            conds.append(_session_text_matches(flt.text))
+
         if flt.carrier_id is not None:
             # carrier_ids is a compact JSON object of strings: the id is one of its values,
             # ``:"<id>"`` (a key is followed by the colon, never preceded by it). Written with
@@ -228,8 +232,6 @@ class Repository:
                 pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 matches.append(s.c.carrier_ids.like(f"%:{pattern}%", escape="\\"))
             conds.append(or_(*matches))
-        if flt.text:
-            conds.append(_session_text_matches(flt.text))
         with self.db.read() as conn:
             rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
         return [Session.from_row(row) for row in rows], has_more
