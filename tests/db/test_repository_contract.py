@@ -281,6 +281,26 @@ def test_list_sessions_filters_and_pages(repo: Repository) -> None:
         repo.list_sessions(other.id, False, SessionFilter(), Page(starting_after=made[0].id))
 
 
+def test_sessions_are_found_by_any_carrier_id_exactly(repo: Repository) -> None:
+    org, _ = repo.ensure_org("acme", 30)
+    twilio, telnyx, other = (new_session(org.id) for _ in range(3))
+    for session in (twilio, telnyx, other):
+        repo.insert_session(session)
+    repo.add_carrier_ids(twilio.id, {"call_sid": "CA_1%", "stream_sid": "MZ1"})
+    repo.add_carrier_ids(telnyx.id, {"call_control_id": "v3:abc"})
+    repo.add_carrier_ids(other.id, {"call_sid": "CAX1%"})  # LIKE's _ must not match X here
+
+    def found(carrier_id: str) -> list[str]:
+        flt = SessionFilter(carrier_id=carrier_id)
+        return [s.id for s in repo.list_sessions(org.id, False, flt, Page())[0]]
+
+    assert found("CA_1%") == [twilio.id]
+    assert found("MZ1") == [twilio.id]
+    assert found("v3:abc") == [telnyx.id]
+    assert found("v3:ab") == []  # whole ids only
+    assert found("call_sid") == []
+
+
 def test_recordings_by_id_leaves_out_deleted_and_unknown_ones(repo: Repository) -> None:
     org, _ = repo.ensure_org("acme", 30)
     _, (kept, gone) = import_recordings(repo, org.id, 2)

@@ -45,7 +45,7 @@ from kallrec.api.stream_admission import (
     refuse_invalid,
 )
 from kallrec.carriers import codec, dialects, fields, vonage
-from kallrec.carriers.clock import RECENT_ENDS, StreamClock, anchor
+from kallrec.carriers.clock import StreamClock, anchor
 from kallrec.carriers.events import (
     L16,
     L16_BIG,
@@ -196,7 +196,7 @@ async def serve(
             )
     finally:
         if stream.clock is not None:
-            RECENT_ENDS.note(session.id, stream.clock.end_ms)
+            rt.live.stream_ends.note(session.id, stream.clock.end_ms)
         with contextlib.suppress(Exception):
             await anyio.to_thread.run_sync(tracks.sync)
         rt.live.disconnect(session.id)
@@ -307,7 +307,9 @@ class _Stream:
             return
         fmt = self._byte_order(media.media_format or self.media_format, media.payload)
         if self.clock is None:
-            self.clock = StreamClock(anchor(self.accepted_ms, RECENT_ENDS.get(self.session.id)))
+            self.clock = StreamClock(
+                anchor(self.accepted_ms, self.rt.live.stream_ends.get(self.session.id))
+            )
         try:
             if fmt.channels > 1:
                 # Interleaved channels of one track (rare): the first is the track's audio.

@@ -13,7 +13,7 @@ from typing import Any
 
 from kallrec import timeutil
 from kallrec.carriers import codec, kallglot_audio
-from kallrec.carriers.clock import RECENT_ENDS, StreamClock, anchor
+from kallrec.carriers.clock import RecentEnds, StreamClock, anchor
 from kallrec.carriers.events import Malformed
 from kallrec.live.messages import StreamError
 
@@ -21,8 +21,9 @@ _FORMAT_WORDS = ("encoding", "sample_rate", "channels")
 
 
 class OlderAudio:
-    def __init__(self, session_id: str) -> None:
+    def __init__(self, session_id: str, stream_ends: RecentEnds) -> None:
         self.session_id = session_id
+        self.stream_ends = stream_ends
         self.clock: StreamClock | None = None
 
     @staticmethod
@@ -46,13 +47,13 @@ class OlderAudio:
             raise StreamError(code, f"Invalid audio message: {exc}.") from None
         if self.clock is None:
             now_ms = round(timeutil.now() * 1000)
-            self.clock = StreamClock(anchor(now_ms, RECENT_ENDS.get(self.session_id)))
+            self.clock = StreamClock(anchor(now_ms, self.stream_ends.get(self.session_id)))
         for speaker, mulaw in per_speaker.items():
             if not mulaw:
                 continue
             at = self.clock.place(speaker, chunk.timestamp_ms, len(mulaw) / 8)
             tracks.write(speaker, at, mulaw, max_jump_ms=max_jump_ms, muted=speaker in muted)
-        RECENT_ENDS.note(self.session_id, self.clock.end_ms)
+        self.stream_ends.note(self.session_id, self.clock.end_ms)
 
 
 def _type_is_audio(text: str) -> bool:

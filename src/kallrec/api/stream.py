@@ -182,7 +182,7 @@ async def _receive_loop(
 ) -> dict[str, Any] | None:
     bucket = _Bucket()
     first = True
-    older_audio = OlderAudio(session.id)
+    older_audio = OlderAudio(session.id, rt.live.stream_ends)
     muted: set[str] = set()  # speakers this connection muted (older protocol's control)
     # The first chunk of every connection stamps the session: a call that reconnects often
     # (to any replica) is never taken for idle.

@@ -78,6 +78,3 @@ class RecentEnds:
         self._ends.move_to_end(session_id)
         while len(self._ends) > self._capacity:
             self._ends.popitem(last=False)
-
-
-RECENT_ENDS = RecentEnds()

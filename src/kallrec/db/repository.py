@@ -221,11 +221,17 @@ class Repository:
             conds.append(_session_text_matches(flt.text))
 
         if flt.carrier_id is not None:
-            # carrier_ids is a JSON object of strings: the id, JSON-quoted, is one of its values
-            # (or keys, which are names like call_sid: no id looks like one).
-            quoted = json.dumps(flt.carrier_id)
-            pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conds.append(s.c.carrier_ids.like(f"%{pattern}%", escape="\\"))
+            # carrier_ids is a compact JSON object of strings: the id is one of its values,
+            # ``:"<id>"`` (a key is followed by the colon, never preceded by it). Written with
+            # and without ASCII escapes (routing and SIP keep non-ASCII as is).
+            matches = []
+            for quoted in {
+                json.dumps(flt.carrier_id),
+                json.dumps(flt.carrier_id, ensure_ascii=False),
+            }:
+                pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                matches.append(s.c.carrier_ids.like(f"%:{pattern}%", escape="\\"))
+            conds.append(or_(*matches))
         with self.db.read() as conn:
             rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
         return [Session.from_row(row) for row in rows], has_more

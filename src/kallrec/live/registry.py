@@ -17,6 +17,7 @@ from pathlib import Path
 import anyio
 
 from kallrec import ids
+from kallrec.carriers.clock import RecentEnds
 from kallrec.live.tracks import Cut, SessionTracks
 
 
@@ -72,6 +73,9 @@ class LiveSessions:
     def __init__(self, directory: Path) -> None:
         self.directory = directory  # this process's: <scratch>/live
         self._sessions: dict[str, Writer] = {}
+        # Where this process's latest streams of each session reached (carrier streams and the
+        # older `audio` message carry no absolute time: a reconnect continues from there).
+        self.stream_ends = RecentEnds()
         self.closing: list[Writer] = []
         self.pending: list[Pending] = []
         # Set when there is something to flush before the next round (a writer closed).
