@@ -116,11 +116,16 @@ class _Embed(BaseHTTPRequestHandler):
         pass
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a page closed while its HTML was sent (BrokenPipeError): nothing to report
+
+
 @contextlib.contextmanager
 def other_origin() -> Iterator[str]:
     """A second local web server (another port, so another origin) serving a page that plays
     the playback link it is given as ``?src=``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Embed)
+    server = _QuietServer(("127.0.0.1", 0), _Embed)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -325,9 +325,9 @@
     }));
     const rows = page.data.map((s) => h("tr", {},
       h("td", {}, h("a", { href: "#/calls/" + s.id }, s.phone_number || "Call"),
-        h("div", { class: "muted mono" }, s.id)),
+        h("div", { class: "muted mono hide-narrow" }, s.id)),
       h("td", {}, when(s.created_at)),
-      h("td", {}, callLength(s)),
+      h("td", { class: "hide-narrow" }, callLength(s)),
       h("td", {}, pill(s.status)),
       h("td", { class: "hide-narrow" }, tags(s.metadata)),
       h("td", { class: "hide-narrow" }, carrierIds(s))));
@@ -342,7 +342,7 @@
         dateField("to", "To", params.get("to")),
       ], params)),
       h("div", { class: "card" },
-        table("Calls", [["Call"], ["Started"], ["Length"], ["Status"], ["Metadata", "hide-narrow"], ["Carrier ids", "hide-narrow"]],
+        table("Calls", [["Call"], ["Started"], ["Length", "hide-narrow"], ["Status"], ["Metadata", "hide-narrow"], ["Carrier ids", "hide-narrow"]],
           rows, "No calls match."),
         pager("/calls", params, page)));
   }
@@ -354,7 +354,7 @@
     }));
     const rows = page.data.map((r) => h("tr", {},
       h("td", {}, h("a", { href: "#/recordings/" + r.id }, CHANNEL_NAMES[r.channel] || r.channel),
-        h("div", { class: "muted mono" }, r.id)),
+        h("div", { class: "muted mono hide-narrow" }, r.id)),
       h("td", {}, when(r.created_at)),
       h("td", {}, r.duration === null ? "—" : clock(r.duration)),
       h("td", {}, pill(r.status)),
@@ -480,7 +480,7 @@
       h("div", { class: "controls" }, playButton, time,
         h("span", { class: "spacer" }),
         h("div", { class: "speed" }, h("label", { for: speedId }, "Speed"), speed)),
-      h("div", { class: "actions" }, download,
+      h("div", { class: "player-actions" }, download,
         h("span", { class: "spacer" }),
         h("div", { class: "link-maker" }, expiry, copy)),
       share, madeLinks, audio);
