@@ -44,7 +44,7 @@ from kallrec.api.stream_admission import (
     refuse,
     refuse_invalid,
 )
-from kallrec.carriers import codec, dialects, fields, vonage
+from kallrec.carriers import dialects, fields, vonage
 from kallrec.carriers.clock import StreamClock, anchor
 from kallrec.carriers.events import (
     L16,
@@ -292,6 +292,10 @@ class _Stream:
         stream's first clearly audible chunk; the declared order until then."""
         if fmt.encoding not in (L16, L16_BIG):
             return fmt
+        # Imported here: numpy and soxr load with the first stream that needs them, not in
+        # every server worker (tests/test_worker_footprint.py).
+        from kallrec.carriers import codec
+
         if not self.order_settled:
             found = codec.l16_byte_order(payload)
             if found is not None:
@@ -310,6 +314,8 @@ class _Stream:
             self.clock = StreamClock(
                 anchor(self.accepted_ms, self.rt.live.stream_ends.get(self.session.id))
             )
+        from kallrec.carriers import codec  # see _byte_order
+
         try:
             if fmt.channels > 1:
                 # Interleaved channels of one track (rare): the first is the track's audio.

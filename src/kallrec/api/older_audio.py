@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from kallrec import timeutil
-from kallrec.carriers import codec, kallglot_audio
+from kallrec.carriers import kallglot_audio
 from kallrec.carriers.clock import RecentEnds, StreamClock, anchor
 from kallrec.carriers.events import Malformed
 from kallrec.live.messages import StreamError
@@ -32,6 +32,10 @@ class OlderAudio:
         return '"audio"' in text and '"audio.input"' not in text and _type_is_audio(text)
 
     def write(self, text: str, tracks: Any, *, max_jump_ms: int, muted: set[str]) -> None:
+        # Imported here: numpy and soxr load with the first such message, not in every server
+        # worker (tests/test_worker_footprint.py).
+        from kallrec.carriers import codec
+
         data = json.loads(text)
         try:
             fmt, chunks = kallglot_audio.parse(data)
