@@ -69,12 +69,24 @@ class Settings:
     session_idle_seconds: float = 1800.0
     # A live chunk may start at most this long after the furthest audio of its session (spec §9).
     stream_max_timestamp_jump_seconds: float = 60.0
+    # Carrier media streams (issue 14): how long one may take to show its stream token in its
+    # first frames, and how long after the last stream of a session stopped (or dropped) the
+    # session is ended, unless another stream of it connects meanwhile (a reconnect, a leg).
+    carrier_auth_seconds: float = 5.0
+    carrier_end_grace_seconds: float = 5.0
     public_url: str = ""
     offload: str = ""
     offload_prefix: str = "/_kallrec_internal/"
     log_level: str = "info"
-    # Which replica this is; jobs that need this replica's disk (live tracks) carry it.
+    # Which replica this is (logs; older releases pinned finalize jobs to it).
     node_id: str = ""
+    # Live calls (docs/deployment.md): how often each process sends the audio its streams
+    # received to storage (what a killed replica can lose), how much unflushed audio it keeps
+    # on local disk while storage is unreachable before it refuses new audio, and how long
+    # without a heartbeat before a writer is taken for dead and its session finalized without it.
+    live_flush_seconds: float = 1.0
+    live_spool_max_bytes: int = 256 * 1024 * 1024
+    live_writer_timeout_seconds: float = 10.0
     http1_buffer_size: int = 65536
     # Connections one worker holds at once (downloads, live streams, idle keep-alives, and
     # connections still sending their request); more wait for a slot. Granian's own default is
@@ -239,6 +251,11 @@ class Settings:
             raise SettingsError(
                 "KALLREC_STREAM_MAX_TIMESTAMP_JUMP_SECONDS must be between 0 and 3600 seconds."
             )
+        self._validate_live()
+
+        for name in ("carrier_auth_seconds", "carrier_end_grace_seconds"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise SettingsError(f"KALLREC_{name.upper()} must be between 0 and 3600 seconds.")
         self._validate_storage()
         self._validate_sip()
 
@@ -255,6 +272,21 @@ class Settings:
         ):
             raise SettingsError(
                 "A tls: SIP listener needs KALLREC_SIP_TLS_CERT and KALLREC_SIP_TLS_KEY."
+            )
+
+    def _validate_live(self) -> None:
+        if not 0.1 <= self.live_flush_seconds <= 10:
+            raise SettingsError(
+                "KALLREC_LIVE_FLUSH_SECONDS must be between 0.1 and 10 seconds (it bounds the "
+                "audio a killed replica loses)."
+            )
+        if self.live_spool_max_bytes < 1024 * 1024:
+            raise SettingsError("KALLREC_LIVE_SPOOL_MAX_BYTES must be at least 1048576 (1 MiB).")
+        if self.live_writer_timeout_seconds < 3 * self.live_flush_seconds:
+            raise SettingsError(
+                "KALLREC_LIVE_WRITER_TIMEOUT_SECONDS must be at least three flush intervals "
+                "(KALLREC_LIVE_FLUSH_SECONDS): a live writer must not be taken for dead between "
+                "two of its heartbeats."
             )
 
     def _validate_storage(self) -> None:

@@ -73,6 +73,24 @@ class Metrics:
         self.bytes_served = Counter(
             "kallrec_audio_bytes_served", "Audio bytes sent to clients.", registry=own
         )
+        # Live calls' flushing (live/flush.py), per process: sum them across replicas.
+        self.live_segments = Counter(
+            "kallrec_live_segments_flushed", "Live audio segments sent to storage.", registry=own
+        )
+        self.live_segment_bytes = Counter(
+            "kallrec_live_segment_bytes", "Bytes of live audio segments sent.", registry=own
+        )
+        self.live_flush_failures = Counter(
+            "kallrec_live_flush_failures",
+            "Live audio segments that could not be stored or indexed (retried every round).",
+            registry=own,
+        )
+        self.live_spooled_bytes = Gauge(
+            "kallrec_live_spooled_bytes",
+            "Live audio waiting on local disk for storage.",
+            registry=own,
+            multiprocess_mode="livesum",
+        )
         self._own = own
         self._state = _StateCollector(recordings, jobs)
         if own is not None:

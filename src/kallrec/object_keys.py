@@ -6,7 +6,9 @@ the conversion cache all name keys through these functions.
 * ``recordings/<org_id>/<recording_id>.mp3`` a recording's audio (the 8 kHz MP3 clients get);
 * ``staging/<recording_id>.pcm`` an import's decoded PCM, until its job encodes it;
 * ``staging/<recording_id>-<stg_id>.pcm`` a live call's PCM, one per finalization attempt;
-* ``converted/<recording_id>/<sample_rate>.<ext>`` a kept conversion (converted.py).
+* ``converted/<recording_id>/<sample_rate>.<ext>`` a kept conversion (converted.py);
+* ``live/<pack_id>.seg`` live calls' audio as one process flushed it in one round (the
+  segments of its calls, live/segments.py), until every one of those calls is finalized.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def live_staging_key(recording_id: str) -> str:
     """Unique per attempt: two runs of the job (a lease that ran out) never share a file, so
     the one that loses can delete its own without touching the winner's."""
     return f"staging/{recording_id}-{ids.new_id('stg')}.pcm"
+
+
+def live_pack_key(pack_id: str) -> str:
+    return f"live/{pack_id}.seg"
 
 
 def converted_key(recording_id: str, fmt: str, sample_rate: int) -> str:

@@ -75,8 +75,18 @@ ADDED_AFTER_BASELINE = (
     ),
     ("recordings", "source"),
 )
-# Tables of schema.py that migrations after 0001 create (0004: the conversion cache).
-TABLES_ADDED_AFTER_BASELINE = ("conversion_cache", "conversion_pins")
+# Tables of schema.py that migrations after 0001 create (0004: the conversion cache; 0006:
+# playback links and peaks; 0008: live calls on any replica).
+TABLES_ADDED_AFTER_BASELINE = (
+    "conversion_cache",
+    "conversion_pins",
+    "playback_links",
+    "recording_peaks",
+    "live_segments",
+    "live_objects",
+    "live_writers",
+    "first_start_claims",
+)
 
 
 def test_a_database_created_before_migrations_is_adopted_with_its_data(

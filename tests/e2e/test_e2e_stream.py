@@ -325,3 +325,28 @@ def test_load_generator_calls_lose_nothing(live_server: Server, key: str) -> Non
     assert summary["calls_with_errors"] == 0, summary["first_errors"]
     assert summary["calls_verified"] == 8
     assert summary["lost_chunks"] == 0
+
+
+def test_calls_reconnecting_across_worker_processes_lose_nothing(start_server) -> None:  # type: ignore[no-untyped-def]
+    """Two worker processes on one machine (SQLite, local storage): each reconnect goes to
+    whichever worker the kernel picks, each a writer of its own flushing to the same storage."""
+    from kallrec.cli.loadgen import Options, run, summarize
+
+    server = start_server(FAST, workers=2)
+    key = server.create_key("acme", mode="test")
+    opts = Options(
+        server.base_url,
+        key,
+        calls=6,
+        seconds=4,
+        chunk_ms=100,
+        speed=1.0,
+        verify=-1,
+        ramp_seconds=0.5,
+        reconnect_every=0.7,
+    )
+    summary = summarize(run(opts))
+    assert summary["calls_with_errors"] == 0, summary["first_errors"]
+    assert summary["connections"] >= 6 * 5
+    assert summary["calls_verified"] == 6
+    assert summary["lost_chunks"] == 0

@@ -28,7 +28,7 @@ from kallrec.api.public_url import public_base
 from kallrec.db.models import Session
 from kallrec.db.repository import SessionFilter, metadata_json
 from kallrec.download_links import signing_secret
-from kallrec.errors import ValidationError, missing
+from kallrec.errors import InvalidRequest, ValidationError, missing
 from kallrec.events import session_event
 from kallrec.lifecycle import END_REASONS, end_session
 from kallrec.live import stream_tokens
@@ -57,6 +57,7 @@ FIELDS = {
     "ai_agent",
 }
 END_FIELDS = {"reason"}
+SEARCH_MAX_CHARS = 100
 
 
 def stream_base(request: Request) -> str:
@@ -212,6 +213,8 @@ async def list_sessions(request: Request) -> Response:
         status=optional_choice(request, "status", STATUSES),
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
+        text=search_text(request),
+        carrier_id=_carrier_id(request),
     )
     repo = runtime(request).repo
     rows, has_more = await fetch_page(
@@ -219,6 +222,31 @@ async def list_sessions(request: Request) -> Response:
     )
     data = await _visible(request, principal, rows)
     return json_response(list_object(data, has_more, "/v1/sessions"))
+
+
+def search_text(request: Request) -> str | None:
+    """``q``: text the sessions' metadata, carrier ids or phone number contain (the console's
+    search), at most SEARCH_MAX_CHARS."""
+    text = request.query_params.get("q", "").strip()
+    if len(text) > SEARCH_MAX_CHARS:
+        raise InvalidRequest(
+            f"Invalid q: at most {SEARCH_MAX_CHARS} characters are searched.", param="q"
+        )
+    return text or None
+
+
+def _carrier_id(request: Request) -> str | None:
+    """``?carrier_id=``: a carrier's call or stream id (Twilio's CallSid, Telnyx's
+    call_control_id, Plivo's callId, Vonage's uuid, a streamSid...) kept on the session."""
+    value = request.query_params.get("carrier_id")
+    if value is None:
+        return None
+    if not value or len(value) > routing.MAX_ID_CHARS:
+        raise ValidationError(
+            f"Invalid carrier_id: expected 1 to {routing.MAX_ID_CHARS} characters.",
+            param="carrier_id",
+        )
+    return value
 
 
 def _end_reason(body: dict[str, Any]) -> str:

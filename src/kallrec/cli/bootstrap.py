@@ -23,10 +23,15 @@ class Demo:
     session_id: str
 
 
+DEMO_CLAIM = "demo"
+
+
 def is_new(rt: Runtime) -> bool:
-    """A database with no organization yet (asked of the database, not the data directory, so
-    replicas sharing PostgreSQL make one demo, not one each)."""
-    return not rt.repo.list_orgs()
+    """A database with no organization yet (asked of the database, not the data directory),
+    and this process the one that claimed the demo: replicas starting together on one new
+    database all see no organization, and only one of them wins the claim (a row in
+    ``first_start_claims``: its primary key decides). So one installation has one demo."""
+    return not rt.repo.list_orgs() and rt.live_repo.claim_first_start(DEMO_CLAIM)
 
 
 async def create_demo(rt: Runtime) -> Demo:

@@ -8,6 +8,10 @@ place, in that speaker's recording.
     python -m kallrec.cli.loadgen --base-url http://127.0.0.1:8000 --api-key sk_test_… \\
         --calls 500 --seconds 60 --chunk-ms 100
 
+``--dialect twilio`` (``signalwire``, ``telnyx``, ``plivo``, ``vonage``) speaks a carrier's
+media stream instead of Kallglot's protocol (cli/loadgen_carriers.py); carriers send 20 ms
+chunks (``--chunk-ms 20``).
+
 Used by the tests (small N) and by BENCHMARKS.md (large N).
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import json
 import multiprocessing
 import os
@@ -29,6 +34,7 @@ import httpx
 import numpy as np
 
 from kallrec.audio.mulaw import mulaw_encode
+from kallrec.cli.loadgen_carriers import DIALECTS, run_carrier_call
 
 RATE = 8000
 SPEAKER_TONES = {"agent": 440.0, "customer": 1200.0}
@@ -42,6 +48,10 @@ class CallResult:
     errors: list[str] = field(default_factory=list)
     lost_chunks: int = 0
     verified: bool = False
+    connections: int = 0
+    # How far behind its real-time schedule the call's sending fell, at worst (a saturated
+    # server reads slowly, and the sender waits: no pong measures that on a carrier's stream).
+    lag_ms: float = 0.0
 
 
 @dataclass
@@ -54,6 +64,10 @@ class Options:
     speed: float
     verify: int
     ramp_seconds: float
+    # Seconds between planned reconnects (0: never): behind a round-robin load balancer each
+    # lands on another replica. A connection the server side loses is always reopened.
+    reconnect_every: float = 0.0
+    dialect: str = "kallglot"
 
 
 def _chunk_payloads(chunk_ms: int) -> dict[str, str]:
@@ -77,10 +91,22 @@ async def _pinger(
         if stop.is_set():
             return
         pending.setdefault("ping", time.perf_counter())
-        await ws.send('{"type":"ping"}')
+        try:
+            await ws.send('{"type":"ping"}')
+        except Exception:  # the connection went; the call reconnects
+            return
 
 
 async def _reader(
+    ws: Any, result: CallResult, pending: dict[str, float], ended: asyncio.Event
+) -> None:
+    import websockets
+
+    with contextlib.suppress(websockets.ConnectionClosed):
+        await _read(ws, result, pending, ended)
+
+
+async def _read(
     ws: Any, result: CallResult, pending: dict[str, float], ended: asyncio.Event
 ) -> None:
     async for raw in ws:
@@ -95,12 +121,38 @@ async def _reader(
             return
 
 
+async def _open(url: str, result: CallResult, deadline: float) -> Any:
+    """A connection to the session's stream and its reader, retried until ``deadline`` (a
+    replica that died: the next one behind the load balancer takes the call, as carriers and
+    SDKs reconnect)."""
+    import websockets
+
+    while True:
+        try:
+            ws = await websockets.connect(url, max_queue=None, ping_interval=None, open_timeout=5)
+            ready = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            if ready.get("type") != "session.ready":
+                raise ConnectionError(f"no session.ready: {ready}")
+            break
+        except (OSError, websockets.WebSocketException, TimeoutError, ConnectionError) as exc:
+            if time.monotonic() > deadline:
+                raise ConnectionError(f"could not reconnect: {exc}") from None
+            await asyncio.sleep(0.2)
+    result.connections += 1
+    return ws
+
+
 async def run_call(
     client: httpx.AsyncClient, opts: Options, payloads: dict[str, str]
 ) -> CallResult:
     import websockets
 
     result = CallResult()
+    if opts.dialect != "kallglot":
+        await run_carrier_call(
+            client, opts.dialect, opts.seconds, opts.chunk_ms, opts.speed, payloads, result
+        )
+        return result
     response = await client.post(
         "/v1/sessions",
         # Explicitly: sessions do not record unless asked (or their organization says so).
@@ -112,37 +164,64 @@ async def run_call(
     url = f"{session['stream']['url']}?token={session['stream']['token']}"
     chunks = int(opts.seconds * 1000 // opts.chunk_ms)
     interval = opts.chunk_ms / 1000 / opts.speed
-    async with websockets.connect(url, max_queue=None, ping_interval=None) as ws:
-        ready = json.loads(await ws.recv())
-        if ready.get("type") != "session.ready":
-            result.errors.append(f"no session.ready: {ready}")
-            return result
-        pending: dict[str, float] = {}
-        stop, ended = asyncio.Event(), asyncio.Event()
-        reader = asyncio.create_task(_reader(ws, result, pending, ended))
-        pinger = asyncio.create_task(_pinger(ws, result, pending, stop))
-        start = time.perf_counter()
+    pending: dict[str, float] = {}
+    stop = asyncio.Event()
+
+    async def connect() -> tuple[Any, asyncio.Event, list[asyncio.Task[None]]]:
+        ws = await _open(url, result, time.monotonic() + 30)
+        ended = asyncio.Event()
+        tasks = [
+            asyncio.create_task(_reader(ws, result, pending, ended)),
+            asyncio.create_task(_pinger(ws, result, pending, stop)),
+        ]
+        return ws, ended, tasks
+
+    ws, ended, tasks = await connect()
+    connected_at = time.perf_counter()
+    start = time.perf_counter()
+    try:
         for i in range(chunks):
+            lost = tasks[0].done()  # the reader stopped: the server side went away
+            scheduled = (
+                opts.reconnect_every > 0
+                and time.perf_counter() - connected_at >= opts.reconnect_every
+            )
+            if lost or scheduled:
+                for task in tasks:
+                    task.cancel()
+                await ws.close()
+                pending.clear()
+                ws, ended, tasks = await connect()
+                connected_at = time.perf_counter()
             for speaker, payload in payloads.items():
                 # Formatted by hand: json.dumps per chunk would make the generator the bottleneck.
-                await ws.send(
-                    f'{{"type":"audio.input","sequence":{i},"timestamp_ms":{i * opts.chunk_ms},'
-                    f'"speaker":"{speaker}","audio":{{"encoding":"mulaw","sample_rate_hz":8000,'
-                    f'"payload":"{payload}"}}}}'
-                )
+                # A chunk sent into a lost connection is lost; the next one reconnects.
+                with contextlib.suppress(websockets.ConnectionClosed):
+                    await ws.send(
+                        f'{{"type":"audio.input","sequence":{i},"timestamp_ms":{i * opts.chunk_ms},'
+                        f'"speaker":"{speaker}","audio":{{"encoding":"mulaw",'
+                        f'"sample_rate_hz":8000,"payload":"{payload}"}}}}'
+                    )
                 result.chunks_sent += 1
             # Pace against the call's own clock so scheduling delays do not accumulate.
             delay = start + (i + 1) * interval - time.perf_counter()
+            result.lag_ms = max(result.lag_ms, -delay * 1000)
             if delay > 0:
                 await asyncio.sleep(delay)
         stop.set()
+        if tasks[0].done():
+            for task in tasks:
+                task.cancel()
+            ws, ended, tasks = await connect()
         await ws.send('{"type":"session.end"}')
         try:
             await asyncio.wait_for(ended.wait(), timeout=60)
         except TimeoutError:
             result.errors.append("no session.ended within 60 s")
-        pinger.cancel()
-        reader.cancel()
+    finally:
+        for task in tasks:
+            task.cancel()
+        await ws.close()
     return result
 
 
@@ -153,10 +232,12 @@ async def verify_call(client: httpx.AsyncClient, opts: Options, result: CallResu
     import soundfile as sf
 
     deadline = time.monotonic() + 120
+    # A carrier's mixed single track (Vonage) makes one recording; the others three.
+    count = 1 if opts.dialect == "vonage" else 3
     while True:
         listing = (await client.get(f"/v1/sessions/{result.session_id}/recordings")).json()
         recs = {r["channel"]: r for r in listing.get("data", [])}
-        if len(recs) == 3 and all(r["status"] == "ready" for r in recs.values()):
+        if len(recs) == count and all(r["status"] == "ready" for r in recs.values()):
             break
         if time.monotonic() > deadline:
             result.errors.append(f"recordings not ready: {[r['status'] for r in recs.values()]}")
@@ -164,7 +245,7 @@ async def verify_call(client: httpx.AsyncClient, opts: Options, result: CallResu
         await asyncio.sleep(0.2)
     chunk = RATE * opts.chunk_ms // 1000
     expected = int(opts.seconds * 1000 // opts.chunk_ms)
-    for speaker in SPEAKER_TONES:
+    for speaker in SPEAKER_TONES if count == 3 else ("mixed",):
         audio = await client.get(f"/v1/recordings/{recs[speaker]['id']}/audio")
         samples, _ = sf.read(io.BytesIO(audio.content), dtype="float32")
         # MP3 shifts audio by the encoder delay (LAME: ~1,100 samples) with no tag to undo it:
@@ -240,10 +321,12 @@ def summarize(results: list[CallResult]) -> dict[str, Any]:
         "calls_with_errors": sum(1 for r in results if r.errors),
         "chunks_sent": sum(r.chunks_sent for r in results),
         "calls_verified": len(verified),
+        "connections": sum(r.connections for r in results),
         "lost_chunks": sum(r.lost_chunks for r in verified),
         "pong_p50_ms": pct(0.50),
         "pong_p99_ms": pct(0.99),
         "pong_mean_ms": round(statistics.fmean(pongs), 2) if pongs else None,
+        "send_lag_max_ms": round(max((r.lag_ms for r in results), default=0.0), 1),
         "first_errors": [e for r in results for e in r.errors][:5],
     }
 
@@ -263,6 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verify", type=int, default=-1, help="calls to verify (-1: all)")
     parser.add_argument("--ramp-seconds", type=float, default=5.0, help="spread call starts")
     parser.add_argument("--processes", type=int, default=1)
+    parser.add_argument(
+        "--reconnect-every",
+        type=float,
+        default=0.0,
+        help="seconds between planned reconnects of each call (0: only when a connection drops)",
+    )
+    parser.add_argument(
+        "--dialect", choices=("kallglot", *DIALECTS), default="kallglot", help="the way in"
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error("--api-key or KALLREC_API_KEY is required")
@@ -275,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         args.speed,
         args.verify,
         args.ramp_seconds,
+        args.reconnect_every,
+        args.dialect,
     )
     started = time.perf_counter()
     summary = summarize(run(opts, args.processes))

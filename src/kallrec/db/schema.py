@@ -242,6 +242,80 @@ webhook_attempts = Table(
     Index("ix_webhook_attempts_delivery", "delivery_id"),
 )
 
+# Playback links (issue 16, kallrec.db.link_repository): a signed URL that needs no key; the row
+# makes it revocable, alone or with the key that made it.
+playback_links = Table(
+    "playback_links",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("organizations.id"), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("recording_id", String, nullable=False),
+    Column("key_id", String, ForeignKey("api_keys.id"), nullable=False),
+    Column("disposition", String, nullable=False),  # inline | attachment
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_playback_links_recording", "recording_id"),
+    Index("ix_playback_links_expiry", "expires_at"),
+)
+
+# A recording's waveform peaks as the compact JSON /peaks sends (kallrec.peaks).
+recording_peaks = Table(
+    "recording_peaks",
+    metadata,
+    Column("recording_id", String, primary_key=True),
+    Column("peaks", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+# A live call's audio as flushed to storage by the replicas that held its stream (live/flush.py):
+# one row per segment (a byte range of a packed object: one object per process per flush round),
+# applied in id order when finalizing (the later one wins where two overlap). Positions are in
+# samples of the client's clock (8 kHz), whatever replica cut them.
+live_segments = Table(
+    "live_segments",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("session_id", String, nullable=False),
+    Column("writer", String, nullable=False),
+    Column("storage_key", String, nullable=False),
+    Column("byte_offset", BigInteger, nullable=False),
+    Column("start_sample", BigInteger, nullable=False),
+    Column("end_sample", BigInteger, nullable=False),
+    Column("size", Integer, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Index("ix_live_segments_session", "session_id", "id"),
+    Index("ix_live_segments_object", "storage_key"),
+)
+
+# The packed objects live segments are stored in; removed (through the file reaper) with the
+# last of their segments.
+live_objects = Table(
+    "live_objects",
+    metadata,
+    Column("storage_key", String, primary_key=True),
+    Column("created_at", Float, nullable=False),
+)
+
+# Processes holding a session's stream (one row per open set of tracks), with a heartbeat each
+# flush: finalizing waits until every one has flushed and gone, or its heartbeat is stale.
+live_writers = Table(
+    "live_writers",
+    metadata,
+    Column("session_id", String, primary_key=True),
+    Column("writer", String, primary_key=True),
+    Column("seen_at", Float, nullable=False),
+)
+
+# One-time installation tasks (the demo organization): the replica whose insert wins does it.
+first_start_claims = Table(
+    "first_start_claims",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("claimed_at", Float, nullable=False),
+)
+
 SCHEMA_VERSION = 1
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from kallrec.db.engine import Database
 
 # The revision of the newest file in migrations/versions; tests/db/test_migrations.py checks it.
-HEAD = "0005"
+HEAD = "0008_live_segments"
 
 
 def is_current(db: Database) -> bool:

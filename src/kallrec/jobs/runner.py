@@ -18,7 +18,9 @@ from kallrec.db.models import Job
 from kallrec.events import recording_event
 from kallrec.jobs.processing import PermanentJobError, process_recording
 from kallrec.lifecycle import end_idle_sessions, purge_expired, reap_files
-from kallrec.live.finalize import finalize_session
+from kallrec.live.finalize import WritersStillOpen, finalize_session
+from kallrec.live.flush import Flusher, flush_loop
+from kallrec.live.notify import listen_for_ended_sessions
 from kallrec.runtime import Runtime
 from kallrec.storage import KeepsFilesOpen, StorageError
 from kallrec.tempfiles import sweep
@@ -40,13 +42,16 @@ def _backoff(attempts: int) -> float:
 async def run_one_job(rt: Runtime) -> bool:
     """Claims and runs one due job; False when there was none."""
     job = await anyio.to_thread.run_sync(
-        rt.repo.claim_job, tuple(HANDLERS), rt.settings.job_lease_seconds, rt.settings.node
+        rt.repo.claim_job, tuple(HANDLERS), rt.settings.job_lease_seconds
     )
     if job is None:
         return False
     renewer = asyncio.create_task(_keep_leased(rt, job))
     try:
         await HANDLERS[job.kind](rt, job.subject_id)
+    except WritersStillOpen as exc:
+        # Not due again for a moment, so the next claim takes other work (or finds none).
+        await anyio.to_thread.run_sync(rt.live_repo.postpone_job, job.id, exc.retry_in)
     except PermanentJobError as exc:
         await _give_up(rt, job.id, job.subject_id, str(exc))
     except Exception as exc:
@@ -116,11 +121,18 @@ async def housekeeping(rt: Runtime) -> None:
         await anyio.sleep(rt.settings.purge_interval_seconds)
 
 
-async def sync_live_tracks(rt: Runtime) -> None:
-    """Bounds what a power cut can take from live calls (a crash takes nothing: page cache)."""
-    while True:
-        await anyio.sleep(1.0)
-        await rt.live.sync()
+async def flush_live_audio(rt: Runtime) -> None:
+    """Sends live calls' audio to storage every ``live_flush_seconds`` (live/flush.py)."""
+    flusher = Flusher(
+        rt.live,
+        rt.live_repo,
+        rt.storage,
+        rt.scratch / "spool",
+        rt.settings.live_spool_max_bytes,
+        rt.metrics,
+        heartbeat_every=rt.settings.live_writer_timeout_seconds / 4,
+    )
+    await flush_loop(flusher, rt.settings.live_flush_seconds, rt.jobs_wakeup)
 
 
 async def every_second(rt: Runtime) -> None:
@@ -141,5 +153,6 @@ async def run_background(rt: Runtime, concurrency: int = 2) -> None:
             tg.start_soon(job_worker, rt)
         tg.start_soon(housekeeping, rt)
         tg.start_soon(delivery_worker, rt)
-        tg.start_soon(sync_live_tracks, rt)
+        tg.start_soon(flush_live_audio, rt)
+        tg.start_soon(listen_for_ended_sessions, rt)
         tg.start_soon(every_second, rt)

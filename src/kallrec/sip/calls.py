@@ -29,6 +29,7 @@ from kallrec.db.models import Organization, Session
 from kallrec.download_links import signing_secret
 from kallrec.events import session_event
 from kallrec.lifecycle import end_session
+from kallrec.live.flush import register_writer
 from kallrec.metrics import SipMetrics
 from kallrec.runtime import Runtime
 from kallrec.sip import admission, sdp, siprec
@@ -262,6 +263,13 @@ class Calls:
         (a CANCEL before that leaves it as it was: ``created``, or for SIPREC, not made)."""
         rt = self.rt
         tracks, _ended = rt.live.connect(session.id)
+        try:
+            # Known to the live flusher (issue 17) before its first packet: an end right after
+            # the answer still waits for what this process flushes.
+            await register_writer(rt.live, rt.live_repo, session.id)
+        except Exception:
+            rt.live.disconnect(session.id)
+            raise
         max_jump_ms = round(rt.settings.stream_max_timestamp_jump_seconds * 1000)
         call = Call(
             incoming.call_id, kind, session, incoming, CallAudio(tracks, max_jump_ms, self.metrics)
