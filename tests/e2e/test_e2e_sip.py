@@ -26,6 +26,7 @@ from tests.sip.sipp import (
     baresip_call,
     free_udp_port,
     invite,
+    invite_then_cancel,
     needs_baresip,
     needs_sipp,
     options,
@@ -41,6 +42,9 @@ from tests.webhooks.tls import CertificateAuthority
 pytestmark = [pytest.mark.e2e, needs_sipp]
 
 SECONDS = 4.0
+# How long after its pcap's length a scenario waits before its BYE: SIPp's player thread falls
+# behind on a loaded machine, and audio sent after the BYE is (rightly) not recorded.
+PLAYOUT_MARGIN_MS = 1500
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -105,7 +109,7 @@ def test_a_pbx_call_is_recorded_into_its_session_and_ends_with_bye(
         "call.xml",
         tmp_path,
         pcap=str(pcap),
-        pcap_ms=str(int(SECONDS * 1000) + 300),
+        pcap_ms=str(int(SECONDS * 1000) + PLAYOUT_MARGIN_MS),
         uri_params=f";token={session['stream']['token']}",
     )
     result = run_sipp(path, port, session["id"], transport=transport)
@@ -204,14 +208,14 @@ def test_hold_and_resume_keep_the_hold_as_silence_of_its_length(
     assert loud[-90:-10].all()  # the second part, after the hold
 
 
-def test_cancel_before_answer_records_nothing_and_leaves_the_session_open(
-    sip: Sip, tmp_path: Path
-) -> None:
+def test_cancel_before_answer_records_nothing_and_leaves_the_session_open(sip: Sip) -> None:
     server, port, key = sip.server, sip.port, sip.key
     session = new_session(server, key)
-    path = scenario("cancel.xml", tmp_path, uri_params=f";token={session['stream']['token']}")
-    result = run_sipp(path, port, session["id"])
-    assert result.returncode == 0, sipp_report(result, path)
+    uri = f"sip:{session['id']}@127.0.0.1:{port};token={session['stream']['token']}"
+    answers = invite_then_cancel(port, uri)
+    assert "200 CANCEL" in answers, answers
+    assert answers[-1] == "487 INVITE", answers
+    assert "200 INVITE" not in answers
     after = session_of(server, key, session["id"])
     assert after["status"] == "created"
     recordings = httpx.get(
@@ -244,7 +248,7 @@ def test_lost_packets_are_silence_and_reordered_ones_land_in_place(
         "call.xml",
         tmp_path,
         pcap=str(write_pcap(tmp_path / "lossy.pcap", schedule)),
-        pcap_ms=str(int(seconds * 1000) + 300),
+        pcap_ms=str(int(seconds * 1000) + PLAYOUT_MARGIN_MS),
         uri_params=f";token={session['stream']['token']}",
     )
     result = run_sipp(path, port, session["id"])
@@ -329,7 +333,7 @@ def test_malformed_sip_and_rtp_change_nothing_and_crash_nothing(sip: Sip, tmp_pa
         "call.xml",
         tmp_path,
         pcap=str(write_pcap(tmp_path / "junk.pcap", schedule)),
-        pcap_ms=str(int(seconds * 1000) + 300),
+        pcap_ms=str(int(seconds * 1000) + PLAYOUT_MARGIN_MS),
         uri_params=f";token={token}",
     )
     result = run_sipp(path, port, session["id"])
@@ -356,7 +360,7 @@ def test_fifty_concurrent_calls_each_record_into_their_own_session(
         "call.xml",
         tmp_path,
         pcap=str(write_pcap(tmp_path / "tone.pcap", packets(tone(seconds, 1000.0)))),
-        pcap_ms=str(int(seconds * 1000) + 300),
+        pcap_ms=str(int(seconds * 1000) + PLAYOUT_MARGIN_MS),
         uri_params=";token=[field1]",
         service="[field0]",
     )
@@ -461,7 +465,7 @@ def test_digest_credentials_let_a_pbx_call_without_a_token(
         "call_digest.xml",
         tmp_path,
         pcap=str(write_pcap(tmp_path / "tone.pcap", packets(tone(seconds, 1000.0)))),
-        pcap_ms=str(int(seconds * 1000) + 300),
+        pcap_ms=str(int(seconds * 1000) + PLAYOUT_MARGIN_MS),
     )
     wrong = run_sipp(path, port, session["id"], extra=["-au", "pbx1", "-ap", "wrong"], timeout=8)
     assert wrong.returncode != 0  # challenged again, never answered

@@ -230,3 +230,56 @@ def baresip_call(directory: Path, uri: str, microphone: Path, seconds: int) -> s
         check=False,
     )
     return result.stdout + result.stderr
+
+
+def invite_then_cancel(port: int, uri: str, timeout: float = 5.0) -> list[str]:
+    """An INVITE and its CANCEL written together on one TCP connection, then the ACK of the
+    INVITE's final answer; the answers received, each as status and CSeq method
+    (``"487 INVITE"``).
+
+    Written together so that the CANCEL reaches kallrec before its answer can, however loaded
+    the machine: kallrec reads both from one segment before its answer's first database lookup.
+    (kallrec answers in milliseconds: SIPp, which must read the 100 Trying before it sends again,
+    only races the answer, and two UDP datagrams can be minutes apart to a descheduled sender.)"""
+    call_id, branch, tag = uuid.uuid4().hex, f"z9hG4bK{uuid.uuid4().hex[:16]}", "c4nc3l"
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        via = f"Via: SIP/2.0/TCP 127.0.0.1:{sock.getsockname()[1]};branch={branch}\r\n"
+        common = (
+            f"{via}From: <sip:pbx@127.0.0.1>;tag={tag}\r\nTo: <{uri.split(';')[0]}>\r\n"
+            f"Call-ID: {call_id}\r\nMax-Forwards: 70\r\n"
+        )
+        invite = (
+            f"INVITE {uri} SIP/2.0\r\n{common}CSeq: 1 INVITE\r\n"
+            "Contact: <sip:pbx@127.0.0.1;transport=tcp>\r\nContent-Type: application/sdp\r\n"
+            f"Content-Length: {len(OFFER)}\r\n\r\n{OFFER}"
+        )
+        cancel = f"CANCEL {uri} SIP/2.0\r\n{common}CSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n"
+        sock.sendall((invite + cancel).encode())
+        answers: list[str] = []
+        buffer = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not any(
+            a.endswith(" INVITE") and not a.startswith("1") for a in answers
+        ):
+            if b"\r\n\r\n" not in buffer:
+                chunk = sock.recv(65535)
+                if not chunk:
+                    break
+                buffer += chunk
+                continue
+            # kallrec's answers here carry no body (Content-Length: 0).
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            lines = head.decode(errors="replace").split("\r\n")
+            status = lines[0].split(" ", 2)[1]
+            method = next(line.split()[-1] for line in lines if line.lower().startswith("cseq:"))
+            answers.append(f"{status} {method}")
+            if method == "INVITE" and not status.startswith("1"):
+                # The ACK of a non-2xx answer: same branch, and the To tag of the answer.
+                to = next(line for line in lines if line.lower().startswith("to:"))
+                ack = (
+                    f"ACK {uri} SIP/2.0\r\n{via}From: <sip:pbx@127.0.0.1>;tag={tag}\r\n{to}\r\n"
+                    f"Call-ID: {call_id}\r\nCSeq: 1 ACK\r\nMax-Forwards: 70\r\n"
+                    "Content-Length: 0\r\n\r\n"
+                )
+                sock.sendall(ack.encode())
+        return answers
