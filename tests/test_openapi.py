@@ -42,10 +42,24 @@ METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 HEAD_DOCUMENTED = {
     "/v1/recordings/{recording_id}/audio",
     "/v1/recordings/{recording_id}/download/file",
+    "/v1/playback/{link_id}/audio",
 }
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/redoc.standalone.js"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/redoc.standalone.js",
+    "/console",
+    "/console/assets/{name}",
+}
 # /v1 paths that take no key: the signed URL is the authorization (so no rate-limit headers).
-SIGNED = {"/v1/recordings/{recording_id}/download/file"}
+SIGNED = {
+    "/v1/recordings/{recording_id}/download/file",
+    "/v1/playback/{link_id}/audio",
+    "/v1/playback/{link_id}/peaks",
+}
 NOW = 1_774_523_060.0
 
 
@@ -272,6 +286,9 @@ def test_security_and_scopes() -> None:
         ("/v1/recordings/{recording_id}", "delete", "recordings:delete"),
         ("/v1/recordings/{recording_id}/audio", "get", "recordings:read"),
         ("/v1/recordings/{recording_id}/audio", "head", "recordings:read"),
+        ("/v1/recordings/{recording_id}/links", "post", "recordings:read"),
+        ("/v1/recordings/{recording_id}/links/{link_id}", "delete", "recordings:read"),
+        ("/v1/recordings/{recording_id}/peaks", "get", "recordings:read"),
         ("/v1/webhook_endpoints", "post", "webhooks:manage"),
         ("/v1/webhook_endpoints", "get", "webhooks:manage"),
         ("/v1/webhook_endpoints/{endpoint_id}", "get", "webhooks:manage"),
@@ -342,6 +359,8 @@ def test_list_and_filter_parameters() -> None:
         "status",
         "created[gte]",
         "created[lt]",
+        "q",
+        "carrier_id",
     }
     assert _param(sessions, "status")["schema"]["enum"] == ["created", "active", "ended"]
     endpoints = DOC["paths"]["/v1/webhook_endpoints"]["get"]

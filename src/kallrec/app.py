@@ -16,7 +16,18 @@ from starlette.routing import Route, Router, WebSocketRoute, request_response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from kallrec import ids
-from kallrec.api import download, recording_audio, recordings, sessions, stream, system, webhooks
+from kallrec.api import (
+    console,
+    download,
+    peaks,
+    playback,
+    recording_audio,
+    recordings,
+    sessions,
+    stream,
+    system,
+    webhooks,
+)
 from kallrec.api.context import RequestContext
 from kallrec.config import Settings
 from kallrec.errors import (
@@ -65,6 +76,10 @@ class _ByMethod:
 # The hot routes (see hot_route) are plain ASGI apps; HEAD is answered by the GET handler
 # (Starlette adds HEAD to GET routes).
 AUDIO_ROUTE = route("/v1/recordings/{recording_id}/audio", GET=recording_audio.recording_audio)
+# Playback links (issue 16): the signature in the URL is the authorization; CORS only here.
+PLAYBACK_AUDIO_ROUTE = route(
+    "/v1/playback/{link_id}/audio", GET=playback.playback_audio, OPTIONS=playback.preflight
+)
 METADATA_ROUTE = route(
     "/v1/recordings/{recording_id}",
     GET=recordings.get_recording,
@@ -76,6 +91,11 @@ ROUTES = [
     route("/v1/recordings/{recording_id}/download", GET=download.recording_download),
     # The signed URL /download redirects to: no key, the signature is the authorization.
     route("/v1/recordings/{recording_id}/download/file", GET=download.download_file),
+    route("/v1/recordings/{recording_id}/links", POST=playback.create_link),
+    route("/v1/recordings/{recording_id}/links/{link_id}", DELETE=playback.revoke_link),
+    route("/v1/recordings/{recording_id}/peaks", GET=peaks.get_peaks),
+    PLAYBACK_AUDIO_ROUTE,
+    route("/v1/playback/{link_id}/peaks", GET=playback.playback_peaks, OPTIONS=playback.preflight),
     route("/v1/sessions", GET=sessions.list_sessions, POST=sessions.create_session),
     route("/v1/sessions/{session_id}", GET=sessions.get_session),
     route("/v1/sessions/{session_id}/end", POST=sessions.end_session_route),
@@ -100,10 +120,14 @@ ROUTES = [
     route("/openapi.json", GET=system.openapi_json),
     route("/docs", GET=system.docs),
     route(f"/docs/{system.REDOC}", GET=system.docs_asset),
+    # The browser console (issue 16): a page and its two assets, shipped in the package.
+    route("/console", GET=console.console_page),
+    route("/console/assets/{name}", GET=console.console_asset),
 ]
 
 
 _RECORDINGS = "/v1/recordings/"
+_PLAYBACK = "/v1/playback/"
 # Methods whose request body kallrec may read (and so may wait for).
 _BODY_METHODS = frozenset(("POST", "PUT", "PATCH", "DELETE"))
 # On every response: a browser never guesses another type than the one we send.
@@ -117,7 +141,16 @@ def hot_route(scope: Scope) -> tuple[Route, ASGIApp] | None:
     route table would try each route's pattern in turn. Anything else, including other methods
     on these paths (405), goes through the table."""
     path, method = scope["path"], scope["method"]
-    if not path.startswith(_RECORDINGS) or method not in ("GET", "HEAD") or scope.get("root_path"):
+    if method not in ("GET", "HEAD") or scope.get("root_path"):
+        return None
+    if path.startswith(_PLAYBACK) and path.endswith("/audio"):
+        link_id = path[len(_PLAYBACK) : -6]
+        if not link_id or "/" in link_id:
+            return None
+        scope["path_params"] = {"link_id": link_id}
+        scope["route"] = PLAYBACK_AUDIO_ROUTE
+        return PLAYBACK_AUDIO_ROUTE, playback.playback_audio
+    if not path.startswith(_RECORDINGS):
         return None
     rest = path[len(_RECORDINGS) :]
     app: ASGIApp
@@ -196,6 +229,8 @@ class KallrecApp:
                 status = message["status"]
                 extra = [(b"x-request-id", request_id.encode()), _NOSNIFF]
                 extra += [(k.encode(), v.encode()) for k, v in context.rate_headers.items()]
+                if context.cors:  # a playback link's answer, errors included
+                    extra += playback.CORS_HEADERS
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 

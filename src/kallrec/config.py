@@ -69,6 +69,11 @@ class Settings:
     session_idle_seconds: float = 1800.0
     # A live chunk may start at most this long after the furthest audio of its session (spec §9).
     stream_max_timestamp_jump_seconds: float = 60.0
+    # Carrier media streams (issue 14): how long one may take to show its stream token in its
+    # first frames, and how long after the last stream of a session stopped (or dropped) the
+    # session is ended, unless another stream of it connects meanwhile (a reconnect, a leg).
+    carrier_auth_seconds: float = 5.0
+    carrier_end_grace_seconds: float = 5.0
     public_url: str = ""
     offload: str = ""
     offload_prefix: str = "/_kallrec_internal/"
@@ -116,6 +121,22 @@ class Settings:
     # A storage request (S3 HEAD or GET) with no answer this long fails: 503 storage_unavailable
     # with Retry-After. Bounds the wait for the first byte only, not a body's transfer.
     storage_first_byte_timeout_seconds: float = 5.0
+    # -- SIP and SIPREC (kallrec.sip, docs/sip.md) --
+    # Where the SIP process listens, e.g. udp:0.0.0.0:5060,tcp:0.0.0.0:5060,tls:0.0.0.0:5061;
+    # empty: no SIP process.
+    sip_listen: str = ""
+    # RTP ports (an inclusive range; each call stream takes one even port).
+    rtp_ports: str = "20000-20999"
+    # The address put in SDP and Contact when kallrec is behind NAT (Asterisk's externip).
+    sip_advertised_address: str = ""
+    # Certificate and key (PEM) for tls: listeners.
+    sip_tls_cert: str = ""
+    sip_tls_key: str = field(default="", repr=False)
+    # Trunks: which sources may call, for which organization (docs/sip.md), e.g.
+    # "org_01ABC=10.0.0.0/8,192.0.2.7/32;acme:test=127.0.0.1/32;agent=caller".
+    sip_trunks: str = ""
+    # Digest credentials (RFC 8760), per organization: "acme=pbx1:s3cret,acme:test=lab:pw".
+    sip_credentials: str = field(default="", repr=False)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -129,6 +150,22 @@ class Settings:
     @property
     def node(self) -> str:
         return self.node_id or f"{socket.gethostname()}:{self.data_dir.resolve()}"
+
+    @property
+    def sip_domain(self) -> str:
+        """host:port of the first UDP or TCP SIP listener as callers reach it (the advertised
+        address, else the listener's, else the public URL's host), or "" without SIP."""
+        listeners = [x for x in parse_sip_listen(self.sip_listen) if x[0] != "tls"]
+        if not listeners:
+            return ""
+        _, host, port = listeners[0]
+        if self.sip_advertised_address:
+            host = self.sip_advertised_address
+        elif host in ("0.0.0.0", "::"):
+            from urllib.parse import urlsplit
+
+            host = urlsplit(self.base_url).hostname or "127.0.0.1"
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @property
     def tmp_dir(self) -> Path:
@@ -215,7 +252,27 @@ class Settings:
                 "KALLREC_STREAM_MAX_TIMESTAMP_JUMP_SECONDS must be between 0 and 3600 seconds."
             )
         self._validate_live()
+
+        for name in ("carrier_auth_seconds", "carrier_end_grace_seconds"):
+            if not 0 < getattr(self, name) <= 3600:
+                raise SettingsError(f"KALLREC_{name.upper()} must be between 0 and 3600 seconds.")
         self._validate_storage()
+        self._validate_sip()
+
+    def _validate_sip(self) -> None:
+        try:
+            listeners = parse_sip_listen(self.sip_listen)
+            parse_rtp_ports(self.rtp_ports)
+            parse_sip_trunks(self.sip_trunks)
+            parse_sip_credentials(self.sip_credentials)
+        except ValueError as exc:
+            raise SettingsError(str(exc)) from None
+        if any(proto == "tls" for proto, _, _ in listeners) and not (
+            self.sip_tls_cert and self.sip_tls_key
+        ):
+            raise SettingsError(
+                "A tls: SIP listener needs KALLREC_SIP_TLS_CERT and KALLREC_SIP_TLS_KEY."
+            )
 
     def _validate_live(self) -> None:
         if not 0.1 <= self.live_flush_seconds <= 10:
@@ -283,6 +340,111 @@ class Settings:
             value = getattr(self, f.name)
             out[ENV_PREFIX + f.name.upper()] = str(value)
         return out
+
+
+# -- SIP settings, parsed (pure; kallrec.sip uses them, validate() checks them at startup) --
+
+SIP_PROTOCOLS = ("udp", "tcp", "tls")
+
+
+@dataclass(frozen=True)
+class SipTrunk:
+    """Sources that may call (or record) for one organization, and how SIPREC maps speakers."""
+
+    org: str  # an organization id or name
+    livemode: bool
+    networks: tuple[IPv4Network | IPv6Network, ...]
+    agent_is_caller: bool = False
+
+
+def parse_sip_listen(value: str) -> list[tuple[str, str, int]]:
+    """``udp:0.0.0.0:5060,tcp:[::]:5060`` -> [(protocol, host, port), ...]."""
+    out = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        proto, _, rest = item.partition(":")
+        host, _, port = rest.rpartition(":")
+        host = host.strip("[]")
+        if proto.lower() not in SIP_PROTOCOLS or not host or not port.isdigit():
+            raise ValueError(
+                f"KALLREC_SIP_LISTEN: {item!r} is not protocol:host:port "
+                "(protocol udp, tcp or tls), e.g. udp:0.0.0.0:5060."
+            )
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"KALLREC_SIP_LISTEN: {item!r} has no valid port.")
+        out.append((proto.lower(), host, int(port)))
+    return out
+
+
+def parse_rtp_ports(value: str) -> tuple[int, int]:
+    low, _, high = value.partition("-")
+    try:
+        first, last = int(low), int(high or low)
+    except ValueError:
+        first, last = 0, 0
+    if not 1024 <= first < last <= 65535 or last - first < 3:
+        raise ValueError(
+            f"KALLREC_RTP_PORTS={value!r}: expected a range of at least 4 ports between 1024 and "
+            "65535, e.g. 20000-20999."
+        )
+    return first, last
+
+
+def parse_sip_trunks(value: str) -> list[SipTrunk]:
+    """``org[:test]=cidr,cidr[;agent=caller]`` entries separated by ``;``; the agent option
+    belongs to the trunk before it."""
+    from ipaddress import ip_network
+
+    trunks: list[SipTrunk] = []
+    for item in filter(None, (part.strip() for part in value.split(";"))):
+        name, _, cidrs = item.partition("=")
+        name = name.strip()
+        if name == "agent" and trunks:
+            if cidrs.strip() not in ("caller", "callee"):
+                raise ValueError("KALLREC_SIP_TRUNKS: agent= is caller or callee.")
+            last = trunks[-1]
+            trunks[-1] = SipTrunk(last.org, last.livemode, last.networks, cidrs.strip() == "caller")
+            continue
+        org, _, mode = name.partition(":")
+        try:
+            networks = tuple(ip_network(c.strip(), strict=False) for c in cidrs.split(","))
+        except ValueError:
+            networks = ()
+        if not org or mode not in ("", "live", "test") or not networks:
+            raise ValueError(
+                f"KALLREC_SIP_TRUNKS: {item!r} is not org[:test]=cidr[,cidr...], e.g. "
+                "org_01ABC=10.0.0.0/8 or acme:test=127.0.0.1/32."
+            )
+        trunks.append(SipTrunk(org, mode != "test", networks))
+    return trunks
+
+
+@dataclass(frozen=True)
+class SipCredential:
+    """A username and password (SIP digest) that calls, or records, for one organization."""
+
+    org: str  # an organization id or name
+    livemode: bool
+    username: str
+    password: str = field(repr=False)
+
+
+def parse_sip_credentials(value: str) -> list[SipCredential]:
+    """``org[:test]=username:password`` entries separated by ``,`` (so a password holds no
+    comma, and no whitespace at either end)."""
+    out: list[SipCredential] = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        name, _, secret = item.partition("=")
+        org, _, mode = name.strip().partition(":")
+        username, _, password = secret.partition(":")
+        if not org or mode not in ("", "live", "test") or not username or not password:
+            raise ValueError(
+                "KALLREC_SIP_CREDENTIALS: expected org[:test]=username:password entries "
+                "separated by commas, e.g. acme=pbx1:s3cret."
+            )
+        if any(c.username == username for c in out):
+            raise ValueError(f"KALLREC_SIP_CREDENTIALS: username {username!r} appears twice.")
+        out.append(SipCredential(org, mode != "test", username, password))
+    return out
 
 
 def _coerce(name: str, raw: str, kind: object) -> object:

@@ -10,6 +10,12 @@ which already share the SQLite database there). Rotating the secret invalidates 
 The signature is checked before anything is looked up, so a forged link learns nothing about
 which recordings exist. Its numbers are checked for shape first (ASCII digits, a dozen at most):
 a 5,000-digit ``expires`` is a malformed link, not a number Python refuses to parse.
+
+Playback links (``/v1/playback/{link_id}/audio?expires=…&signature=…``, issue 16) are signed by
+the same secret and the same HMAC over a message of their own (``playback-v1``, the link id, its
+expiry): no download signature is ever a valid playback one, nor the reverse. What the URL does
+not carry (the recording, the disposition, whether the link or its key was revoked) is in the
+link's row, read only once the signature proved the URL genuine.
 """
 
 from __future__ import annotations
@@ -79,10 +85,15 @@ def _read_or_create(path: Path) -> bytes:
     return path.read_bytes().strip()
 
 
-def _signature(secret: bytes, recording_id: str, fmt: str, sample_rate: int, expires: int) -> str:
-    message = f"{_VERSION}\n{recording_id}\n{fmt}\n{sample_rate}\n{expires}".encode()
-    digest = hmac.new(secret, message, hashlib.sha256).digest()
+def _mac(secret: bytes, *fields: str) -> str:
+    """HMAC-SHA256 over the fields, one per line, URL-safe base64 without padding. The first field
+    names what is signed, so a signature made for one kind of link never fits another."""
+    digest = hmac.new(secret, "\n".join(fields).encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def _signature(secret: bytes, recording_id: str, fmt: str, sample_rate: int, expires: int) -> str:
+    return _mac(secret, _VERSION, recording_id, fmt, str(sample_rate), str(expires))
 
 
 def signed_path(secret: bytes, recording_id: str, fmt: str, sample_rate: int, expires: int) -> str:
@@ -122,3 +133,32 @@ def _number(raw: str, param: str) -> int:
     if not (raw.isascii() and raw.isdigit() and len(raw) <= _MAX_DIGITS):
         raise InvalidLink(f"malformed {param}", param)
     return int(raw)
+
+
+# -- playback links (issue 16) ------------------------------------------------------------------
+
+_PLAYBACK = "playback-v1"
+PLAYBACK_PREFIX = "/v1/playback/"
+
+
+def playback_path(secret: bytes, link_id: str, expires: int, resource: str = "audio") -> str:
+    """The path and query of a playback link's ``resource`` (``audio`` or ``peaks``): both are
+    granted by one signature, so whoever may play the call may draw its waveform."""
+    signature = _mac(secret, _PLAYBACK, link_id, str(expires))
+    query = urlencode({"expires": expires, "signature": signature})
+    return f"{PLAYBACK_PREFIX}{link_id}/{resource}?{query}"
+
+
+def verify_playback(
+    secret: bytes, link_id: str, expires: str | None, signature: str | None, now: float
+) -> int:
+    """The expiry of a genuine, unexpired playback link; else InvalidLink/ExpiredLink."""
+    if not (expires and signature):
+        raise InvalidLink("incomplete")
+    until = _number(expires, "expires")
+    expected = _mac(secret, _PLAYBACK, link_id, str(until))
+    if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+        raise InvalidLink("bad signature")
+    if until <= now:
+        raise ExpiredLink(f"expired at {until}")
+    return until

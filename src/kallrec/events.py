@@ -25,10 +25,10 @@ EVENT_TYPES = (
     "recording.expired",
 )
 # Kallglot's other event names. An endpoint may subscribe to them, so a Kallglot client's
-# configuration works unchanged, but kallrec does not send them (yet):
-# - a carrier's or SIP leg's call connecting and leaving: sent once carrier media streams and
-#   SIP exist (issues 14 and 15);
-UPCOMING_EVENT_TYPES = ("session.provider.connected", "session.provider.disconnected")
+# configuration works unchanged:
+# - a carrier's media stream of the session starting and leaving (issue 14; SIP legs: issue 15),
+#   with the session (its carrier ids) as data;
+PROVIDER_EVENT_TYPES = ("session.provider.connected", "session.provider.disconnected")
 # - transcripts and analyses, which kallrec does not make: never sent.
 NEVER_SENT_EVENT_TYPES = (
     "transcript.ready",
@@ -36,7 +36,7 @@ NEVER_SENT_EVENT_TYPES = (
     "analysis.complete",
     "analysis.failed",
 )
-SUBSCRIBABLE_EVENT_TYPES = EVENT_TYPES + UPCOMING_EVENT_TYPES + NEVER_SENT_EVENT_TYPES
+SUBSCRIBABLE_EVENT_TYPES = EVENT_TYPES + PROVIDER_EVENT_TYPES + NEVER_SENT_EVENT_TYPES
 
 EmitRecording = Callable[[Connection, Recording], None]
 EmitSession = Callable[[Connection, Session], None]

@@ -139,3 +139,66 @@ class Metrics:
         MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         registry.register(self._state)
         return generate_latest(registry)
+
+
+# -- SIP (kallrec.sip): written by the SIP process, summed into every worker's /metrics --------
+
+SIP_METHODS = frozenset(("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "PRACK", "INFO"))
+JITTER_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32)
+
+
+class SipMetrics:
+    """Calls, SIP requests and RTP of the SIP process. Updated as they happen: a packet is one
+    increment, and the SIP process has no per-request budget to protect as the workers do."""
+
+    def __init__(self) -> None:
+        multiprocess = "PROMETHEUS_MULTIPROC_DIR" in os.environ
+        self.registry = None if multiprocess else CollectorRegistry()
+        own = self.registry
+        self.calls_active = Gauge(
+            "kallrec_sip_calls_active",
+            "SIP calls being recorded now, by kind (sip, siprec).",
+            ["kind"],
+            registry=own,
+            multiprocess_mode="livesum",
+        )
+        self.calls = Counter(
+            "kallrec_sip_calls", "SIP calls answered, by kind.", ["kind"], registry=own
+        )
+        self.requests = Counter(
+            "kallrec_sip_requests", "SIP requests received, by method.", ["method"], registry=own
+        )
+        self.invites = Counter(
+            "kallrec_sip_invites",
+            "INVITEs (re-INVITEs included) by the final status kallrec answered.",
+            ["status"],
+            registry=own,
+        )
+        self.rtp_packets = Counter(
+            "kallrec_rtp_packets", "RTP packets received (duplicates included).", registry=own
+        )
+        self.rtp_lost = Counter(
+            "kallrec_rtp_packets_lost",
+            "RTP packets never received (recorded as silence).",
+            registry=own,
+        )
+        self.rtp_late = Counter(
+            "kallrec_rtp_packets_late",
+            "RTP packets placed after their gap was given up on.",
+            registry=own,
+        )
+        self.rtp_dropped = Counter(
+            "kallrec_rtp_packets_dropped",
+            "RTP datagrams not recorded, by reason (malformed, duplicate, codec, source, range).",
+            ["reason"],
+            registry=own,
+        )
+        self.jitter = Histogram(
+            "kallrec_rtp_jitter_seconds",
+            "Interarrival jitter (RFC 3550) of each RTP stream when it ends.",
+            buckets=JITTER_BUCKETS,
+            registry=own,
+        )
+
+    def answered(self, status: int) -> None:
+        self.invites.labels(str(status)).inc()

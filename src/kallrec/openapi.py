@@ -16,10 +16,12 @@ from importlib import metadata
 from typing import Any
 
 from kallrec import errors, languages, routing, validation
+from kallrec.api import playback as playback_api
 from kallrec.api import recordings as recordings_api
 from kallrec.api import sessions as sessions_api
 from kallrec.api.idempotency import MAX_KEY_CHARS
 from kallrec.audio.formats import CONTENT_TYPES, FORMATS, SAMPLE_RATES
+from kallrec.audio.peak_scale import MAX_PEAKS, SCALE
 from kallrec.auth import ALL_SCOPES
 from kallrec.db.webhook_repository import DELIVERY_STATUSES
 from kallrec.events import EVENT_TYPES, SUBSCRIBABLE_EVENT_TYPES
@@ -78,7 +80,9 @@ corrected and resent under the same key. The same key with a different request i
 `idempotency_conflict` with `Retry-After`.
 
 **Live audio** is streamed over a WebSocket whose URL and token come in the session's `stream` \
-object; OpenAPI does not describe that protocol.
+object; OpenAPI does not describe that protocol. The same URL takes the media streams of Twilio, \
+SignalWire, Telnyx, Vonage and Plivo directly; a session routed through one of them carries the \
+markup that points the carrier at it in `stream.carrier` (docs/carriers.md).
 """
 
 
@@ -292,6 +296,20 @@ def _schemas() -> JSON:
                 "token, only for keys with `sessions:write` (the token lets its holder write the "
                 "session). Null for other keys, and once the session has ended.",
             },
+            "sip": {
+                "type": ["object", "null"],
+                "properties": {
+                    "uri": {
+                        "type": "string",
+                        "description": "`sip:<session id>@<host:port>`; add `;token=<stream "
+                        "token>` (or an `X-Kallrec-Token` header) unless the call comes from a "
+                        "trunk of the organization (docs/sip.md).",
+                    }
+                },
+                "required": ["uri"],
+                "description": "Where a PBX sends this session's call leg (INVITE), while the "
+                "session is open and kallrec answers SIP (`KALLREC_SIP_LISTEN`); else null.",
+            },
             "recording": _ref("schemas", "SessionRecording"),
             "metadata": _nullable(_ref("schemas", "Metadata")),
             "routing": {
@@ -314,6 +332,14 @@ def _schemas() -> JSON:
             "duration_seconds": {
                 "type": ["number", "null"],
                 "description": "The same as `duration` (the newer Kallglot docs' name).",
+            },
+            "carrier": {
+                "type": ["object", "null"],
+                "additionalProperties": {"type": "string"},
+                "description": "The carrier's own ids of the call and its media streams, as "
+                "their frames gave them (`call_sid`, `stream_sid`, `call_control_id`, "
+                "`stream_id`, `call_id`, `uuid`, ...) and `carrier`, the dialect heard; "
+                "null before any (docs/carriers.md).",
             },
             "end_reason": _nullable(
                 _enum(
@@ -493,7 +519,26 @@ def _schemas() -> JSON:
                     "0-9A-Za-z_-",
                 ),
                 "expires_at": _TIMESTAMP,
+                "carrier": {
+                    "type": "object",
+                    "description": "For a session whose `routing.type` is a carrier: the URL "
+                    "it should open and the markup (TwiML, LaML, TeXML, NCCO, Plivo XML) that "
+                    "makes it do so, token filled in (docs/carriers.md).",
+                    "properties": {
+                        "type": _str("The carrier."),
+                        "url": _str("The URL the carrier opens."),
+                        "markup_type": _enum(
+                            ("twiml", "laml", "texml", "ncco", "plivo_xml"), "The markup's kind."
+                        ),
+                        "markup": {
+                            "type": ["string", "array"],
+                            "description": "XML to answer the carrier's webhook with, or the "
+                            "NCCO (a JSON array).",
+                        },
+                    },
+                },
             },
+            required=("url", "token", "expires_at"),
             description="How to stream live audio; null once the session has ended.",
         ),
         "SessionRecording": session_recording,
@@ -572,6 +617,7 @@ def _schemas() -> JSON:
             dependentSchemas={"session_id": {"patternProperties": {_IMPORT_METADATA: False}}},
         ),
         **_webhook_schemas(),
+        **_playback_schemas(),
         "Error": _obj(
             {
                 "type": _enum(tuple(_error_types())),
@@ -860,6 +906,13 @@ def _parameters() -> JSON:
         "SessionStatusFilter": _param(
             "status", "query", _enum(sessions_api.STATUSES), "Only sessions with this status."
         ),
+        "CarrierIdFilter": _param(
+            "carrier_id",
+            "query",
+            {"type": "string", "minLength": 1, "maxLength": routing.MAX_ID_CHARS},
+            "Only sessions that kept this carrier id (a call or stream id: CallSid, "
+            "call_control_id, callId, uuid, streamSid, ...).",
+        ),
         "DeliveryStatusFilter": _param(
             "status", "query", _enum(DELIVERY_STATUSES), "Only deliveries with this status."
         ),
@@ -968,6 +1021,7 @@ def _parameters() -> JSON:
             http_date,
             "412 if modified since (ignored with If-Match).",
         ),
+        **_playback_parameters(),
     }
 
 
@@ -1019,6 +1073,7 @@ def _response_headers() -> JSON:
             "`bytes first-last/size` on a single-range 206; `bytes */size` on 416.",
             {"type": "string", "examples": ["bytes 0-1023/48000", "bytes */48000"]},
         ),
+        **_playback_headers(),
     }
 
 
@@ -1192,6 +1247,8 @@ _PATH_PARAMS = {
     "session_id": "SessionId",
     "recording_id": "RecordingId",
     "endpoint_id": "EndpointId",
+    "link_id": "LinkId",
+    "name": "ConsoleAsset",
 }
 _CONDITIONAL = ("IfMatch", "IfNoneMatch", "IfModifiedSince", "IfUnmodifiedSince")
 _LIST_400 = "Invalid `limit`, filter value or cursor (unknown id, or both cursors)."
@@ -1301,7 +1358,14 @@ _OPERATIONS: tuple[_Op, ...] = (
         description="The sessions of the key's organization and mode (Kallglot's older docs "
         "list it). `stream` is null for keys without `sessions:write`, and shows the token as "
         "stored (it may have expired: retrieve the session for a fresh one).",
-        params=(*_page("Session"), "SessionStatusFilter", "CreatedGte", "CreatedLt"),
+        params=(
+            *_page("Session"),
+            "SessionStatusFilter",
+            "CreatedGte",
+            "CreatedLt",
+            "SessionSearch",
+            "CarrierIdFilter",
+        ),
         errors={400: _LIST_400},
     ),
     _Op(
@@ -1741,6 +1805,274 @@ _OPERATIONS: tuple[_Op, ...] = (
         },
     ),
 )
+
+# -- playback links and peaks (issue 16) ---------------------------------------------------------
+
+
+def _playback_schemas() -> JSON:
+    return {
+        "PlaybackLinkCreate": _obj(
+            {
+                "expires_in": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": playback_api.MAX_EXPIRES_IN,
+                    "default": playback_api.DEFAULT_EXPIRES_IN,
+                    "description": "Seconds the link plays for (at most 7 days).",
+                },
+                "disposition": _enum(
+                    playback_api.DISPOSITIONS,
+                    "`inline` plays in the browser; `attachment` makes it save the file.",
+                    default="inline",
+                ),
+            },
+            required=(),
+            additionalProperties=False,
+        ),
+        "PlaybackLink": _obj(
+            {
+                "id": _prefixed_id("lnk", "The link's id (to revoke it)."),
+                "object": _const("playback_link"),
+                "recording_id": _prefixed_id("rec", "The recording it plays."),
+                "url": _str(
+                    "The audio, with exactly the semantics of /audio (Range, HEAD, ETag, "
+                    "If-Range), CORS for any origin, and no key."
+                ),
+                "peaks_url": _str("The recording's waveform peaks, on the same signature."),
+                "disposition": _enum(playback_api.DISPOSITIONS),
+                "created_at": _TIMESTAMP,
+                "expires_at": _TIMESTAMP,
+                "revoked_at": _nullable(_TIMESTAMP),
+            }
+        ),
+        "Peaks": _obj(
+            {
+                "object": _const("peaks"),
+                "recording_id": _prefixed_id("rec", "The recording."),
+                "duration": {"type": "number", "minimum": 0, "description": "Seconds."},
+                "length": {"type": "integer", "minimum": 0, "maximum": MAX_PEAKS},
+                "seconds_per_peak": {"type": "number", "minimum": 0},
+                "max": _const(SCALE, "The value of a full-scale sample."),
+                "data": {
+                    "type": "array",
+                    "maxItems": MAX_PEAKS,
+                    "items": {"type": "integer", "minimum": 0, "maximum": SCALE},
+                    "description": "The loudest sample of each stretch of the call, in order.",
+                },
+            }
+        ),
+    }
+
+
+def _playback_parameters() -> JSON:
+    return {
+        "LinkId": _param("link_id", "path", _id_schema("lnk"), "The playback link's id."),
+        "SessionSearch": _param(
+            "q",
+            "query",
+            {"type": "string", "maxLength": sessions_api.SEARCH_MAX_CHARS},
+            "Only sessions whose metadata, carrier call ids or phone number contain this text "
+            "(case-insensitive), or whose id it is.",
+        ),
+        "ConsoleAsset": _param(
+            "name", "path", _enum(("console.js", "console.css")), "The console's script or style."
+        ),
+    }
+
+
+def _playback_headers() -> JSON:
+    return {
+        "Access-Control-Allow-Origin": _header(
+            "Any origin may play a playback link (and only a playback link).", _const("*")
+        ),
+        "Access-Control-Expose-Headers": _header(
+            "What a page on another origin may read.", {"type": "string"}
+        ),
+        "LinkCacheControl": _header(
+            "Browsers revalidate every use, so a revoked link stops playing from their cache too.",
+            _const("private, no-cache"),
+        ),
+    }
+
+
+def _playback_ok(description: str, content: JSON | None, headers: tuple[str, ...]) -> JSON:
+    out = _ok(description, content, headers)
+    out["headers"]["Cache-Control"] = _ref("headers", "LinkCacheControl")
+    return out
+
+
+_CORS = ("Access-Control-Allow-Origin", "Access-Control-Expose-Headers")
+_PLAYBACK = ("X-Request-ID", *_CORS, *AUDIO_HEADERS)
+_PLAYBACK_PARAMS = ("LinkExpires", "LinkSignature")
+_PLAYBACK_DESCRIPTION = (
+    "A playback link, used as given: no key, the signature is the authorization. Answers "
+    "exactly as /audio does (Range, multipart, HEAD, ETag, 304, If-Range), with the "
+    "`Content-Disposition` the link was made with and CORS headers for any origin."
+)
+_PLAYBACK_ERRORS = {
+    403: "`invalid_signature` (altered, forged or incomplete), `expired_signature` (past "
+    "`expires`) or `link_revoked` (the link, or the key that made it, was revoked). The "
+    "signature is checked before any lookup.",
+    404: "The recording was deleted.",
+    409: "`recording_failed`.",
+    410: "`recording_expired`: past `expires_at`, the audio was purged.",
+    500: "",
+    503: "`storage_unavailable` (with `Retry-After`).",
+}
+_PREFLIGHT = _ok(
+    "CORS preflight: the methods and request headers a page on another origin may use.",
+    None,
+    ("X-Request-ID", *_CORS),
+)
+_PEAKS_200 = _ok("The peaks (compact JSON).", _json("Peaks"), (*_AUTHED, "ETag"))
+_PEAKS_304 = _ok("Not modified (If-None-Match).", None, (*_AUTHED, "ETag"))
+_LINK_PEAKS_200 = _ok("The peaks (compact JSON).", _json("Peaks"), ("X-Request-ID", *_CORS, "ETag"))
+_LINK_PEAKS_304 = _ok("Not modified (If-None-Match).", None, ("X-Request-ID", *_CORS, "ETag"))
+
+_PLAYBACK_OPERATIONS: tuple[_Op, ...] = (
+    _Op(
+        "post",
+        "/v1/recordings/{recording_id}/links",
+        "createPlaybackLink",
+        "Make a playback link",
+        "Audio",
+        {"201": _ok("The new link.", _json("PlaybackLink"), _AUTHED)},
+        scope="recordings:read",
+        description="A URL a browser plays (and seeks) without a key, until `expires_in` "
+        "seconds from now or until it is revoked, alone or with the key that made it.",
+        body={"required": False, "content": _json("PlaybackLinkCreate")},
+        errors={
+            400: "`expires_in` or `disposition` invalid, or an unknown field (`param` names it).",
+            404: "No such recording.",
+            409: "`recording_not_ready` or `recording_failed`.",
+            410: "`recording_expired`.",
+            413: "`request_too_large`: the JSON body is over 1 MiB.",
+        },
+    ),
+    _Op(
+        "delete",
+        "/v1/recordings/{recording_id}/links/{link_id}",
+        "revokePlaybackLink",
+        "Revoke a playback link",
+        "Audio",
+        {"200": _ok("The link, revoked.", _json("PlaybackLink"), _AUTHED)},
+        scope="recordings:read",
+        description="From the next request on, its URL answers 403 `link_revoked` (at once on "
+        "this host, within the cache TTL on other replicas).",
+        errors={404: "No such link for this recording."},
+    ),
+    _Op(
+        "get",
+        "/v1/recordings/{recording_id}/peaks",
+        "getRecordingPeaks",
+        "A recording's waveform peaks",
+        "Audio",
+        {"200": _PEAKS_200, "304": _PEAKS_304},
+        scope="recordings:read",
+        description="At most 2,000 values 0..255 spanning the whole call, made when it was "
+        "processed (or on this first request for older recordings), so a player draws the "
+        "waveform before it loads the audio.",
+        params=("IfNoneMatch",),
+        errors={**_AUDIO_ERRORS},
+    ),
+    _Op(
+        "get",
+        "/v1/playback/{link_id}/audio",
+        "getPlaybackAudio",
+        "Play a playback link",
+        "Audio",
+        {
+            "200": _playback_ok("The whole MP3.", {"audio/mpeg": {"schema": _BINARY}}, _PLAYBACK),
+            "206": _playback_ok(
+                "The requested range, or several as multipart/byteranges.",
+                {"audio/mpeg": {"schema": _BINARY}, "multipart/byteranges": {"schema": _BINARY}},
+                (*_PLAYBACK, "Content-Range"),
+            ),
+            "304": _playback_ok(
+                "Not modified.", None, ("X-Request-ID", *_CORS, *AUDIO_HEADERS[1:])
+            ),
+        },
+        description=_PLAYBACK_DESCRIPTION,
+        params=(*_PLAYBACK_PARAMS, "Range", "IfRange", *_CONDITIONAL),
+        errors={**_PLAYBACK_ERRORS, 412: "", 416: ""},
+    ),
+    _Op(
+        "head",
+        "/v1/playback/{link_id}/audio",
+        "headPlaybackAudio",
+        "A playback link's headers",
+        "Audio",
+        {
+            "200": _playback_ok("The headers GET would send, no body.", None, _PLAYBACK),
+            "304": _playback_ok(
+                "Not modified.", None, ("X-Request-ID", *_CORS, *AUDIO_HEADERS[1:])
+            ),
+        },
+        description=f"{_PLAYBACK_DESCRIPTION} Error answers have no body.",
+        params=(*_PLAYBACK_PARAMS, *_CONDITIONAL),
+        errors={**_PLAYBACK_ERRORS, 412: ""},
+    ),
+    _Op(
+        "options",
+        "/v1/playback/{link_id}/audio",
+        "preflightPlaybackAudio",
+        "CORS preflight of a playback link",
+        "Audio",
+        {"204": _PREFLIGHT},
+        errors={404: "Not the id of a link (nothing is looked up: a preflight has no signature)."},
+    ),
+    _Op(
+        "get",
+        "/v1/playback/{link_id}/peaks",
+        "getPlaybackPeaks",
+        "A playback link's waveform peaks",
+        "Audio",
+        {"200": _LINK_PEAKS_200, "304": _LINK_PEAKS_304},
+        description="The peaks of the link's recording (as /peaks), on the link's signature, "
+        "with CORS headers for any origin.",
+        params=(*_PLAYBACK_PARAMS, "IfNoneMatch"),
+        errors=_PLAYBACK_ERRORS,
+    ),
+    _Op(
+        "options",
+        "/v1/playback/{link_id}/peaks",
+        "preflightPlaybackPeaks",
+        "CORS preflight of a link's peaks",
+        "Audio",
+        {"204": _PREFLIGHT},
+        errors={404: "Not the id of a link (nothing is looked up: a preflight has no signature)."},
+    ),
+)
+_CONSOLE_OPERATIONS: tuple[_Op, ...] = (
+    _Op(
+        "get",
+        "/console",
+        "getConsole",
+        "The browser console",
+        "System",
+        {"200": _ok("The console's page.", {"text/html": {"schema": {"type": "string"}}})},
+        description="Sign in with an API key (kept in the browser tab only) to find, play and "
+        "share calls and to see webhook deliveries. Shipped with kallrec: works offline.",
+    ),
+    _Op(
+        "get",
+        "/console/assets/{name}",
+        "getConsoleAsset",
+        "The console's script and style sheet",
+        "System",
+        {
+            "200": _ok(
+                "The file.",
+                {
+                    "text/javascript": {"schema": {"type": "string"}},
+                    "text/css": {"schema": {"type": "string"}},
+                },
+            )
+        },
+        errors={404: "No such asset."},
+    ),
+)
+_OPERATIONS = (*_OPERATIONS, *_PLAYBACK_OPERATIONS, *_CONSOLE_OPERATIONS)
 
 
 def _operation(op: _Op) -> JSON:

@@ -15,6 +15,7 @@ from kallrec.datadir import ensure_private_dir
 from kallrec.db.engine import Database
 from kallrec.db.live_repository import LiveRepository
 from kallrec.db.models import Recording
+from kallrec.db.playback_repository import LinkGrant, PlaybackRepository
 from kallrec.db.repository import Repository
 from kallrec.db.schema_version import migrate
 from kallrec.db.webhook_repository import WebhookRepository
@@ -62,6 +63,33 @@ class ReadyRecordings:
         self._entries.clear()
 
 
+@dataclass
+class LinkGrants:
+    """Playback links as their URL's requests see them, so a player's seeks cost no query.
+
+    Revoking a link (or the key that made it) bumps the change counter, which drops this cache in
+    every process on this host at once; replicas on other hosts see it within ``ttl``, as they
+    see a revoked key."""
+
+    ttl: float
+    _entries: dict[str, tuple[float, LinkGrant | None]] = field(default_factory=dict)
+
+    def get(self, link_id: str) -> tuple[bool, LinkGrant | None]:
+        """(found in the cache, the grant); a link with no row is cached as None, too."""
+        entry = self._entries.get(link_id)
+        if entry is None or time.monotonic() - entry[0] >= self.ttl:
+            return False, None
+        return True, entry[1]
+
+    def put(self, link_id: str, grant: LinkGrant | None) -> None:
+        if len(self._entries) >= _CACHE_LIMIT:
+            self._entries.clear()
+        self._entries[link_id] = (time.monotonic(), grant)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
 class Runtime:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -70,10 +98,13 @@ class Runtime:
         migrate(self.db)
         self.repo = Repository(self.db)
         self.webhooks = WebhookRepository(self.db)
+        self.playback = PlaybackRepository(self.db)
         self.storage: Storage = open_storage(settings.resolved_storage_url, settings)
         # Shared by every replica on PostgreSQL; per process on SQLite.
         self.limiter = make_limiter(settings, self.db)
         self.ready = ReadyRecordings(settings.cache_ttl_seconds)
+        self.link_grants = LinkGrants(settings.cache_ttl_seconds)
+        self._link_lookups: SingleFlight[str, tuple[int, LinkGrant | None]] = SingleFlight()
         self._lookups: SingleFlight[tuple[str, bool, str], tuple[int, Recording | None]] = (
             SingleFlight()
         )
@@ -96,6 +127,7 @@ class Runtime:
         if self.changes.changed():
             self.ready.clear()
             self.auth.clear()
+            self.link_grants.clear()
 
     def announce_change(self) -> None:
         """Tells every process here (this one included) that cached rows may be stale."""
@@ -121,6 +153,21 @@ class Runtime:
         seen, found = await self._lookups.do((org_id, livemode, recording_id), lookup)
         if found is not None and self.changes.value() == seen:
             self.ready.put(found)
+        return found
+
+    async def get_link_grant(self, link_id: str) -> LinkGrant | None:
+        """A playback link and whether its key is revoked, cached like keys and recordings."""
+        cached, grant = self.link_grants.get(link_id)
+        if cached:
+            return grant
+
+        async def lookup() -> tuple[int, LinkGrant | None]:
+            seen = self.changes.value()  # as in get_recording: never cache across a change
+            return seen, await anyio.to_thread.run_sync(self.playback.find_link, link_id)
+
+        seen, found = await self._link_lookups.do(link_id, lookup)
+        if self.changes.value() == seen:
+            self.link_grants.put(link_id, found)
         return found
 
     def close(self) -> None:

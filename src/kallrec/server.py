@@ -11,6 +11,11 @@ from __future__ import annotations
 
 import os
 import resource
+import signal
+import subprocess
+import sys
+import threading
+import time
 from typing import Any
 
 from granian import Granian
@@ -50,10 +55,69 @@ def logging_config(level: str) -> dict[str, Any]:
     }
 
 
+class SipProcess:
+    """``python -m kallrec.sip`` beside the HTTP workers (KALLREC_SIP_LISTEN), restarted when it
+    dies, stopped with the server. It is its own process, not a Granian worker: SIP and RTP are
+    UDP, which Granian does not serve, and a call must not share a worker's event loop with
+    thousands of downloads."""
+
+    def __init__(self) -> None:
+        self._stopping = threading.Event()
+        self._child: subprocess.Popen[bytes] | None = None
+        self._thread = threading.Thread(target=self._run, name="kallrec-sip", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.is_set():
+            started = time.monotonic()
+            self._child = subprocess.Popen(
+                [sys.executable, "-m", "kallrec.sip"], preexec_fn=_die_with_parent
+            )
+            code = self._child.wait()
+            if self._stopping.is_set():
+                return
+            print(f"kallrec: the SIP process exited ({code}); restarting it", file=sys.stderr)
+            # A process that dies at once (a port taken) is not restarted in a tight loop.
+            self._stopping.wait(max(0.0, 2.0 - (time.monotonic() - started)))
+
+    def stop(self) -> None:
+        self._stopping.set()
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the server process goes, however it goes (Linux)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
     settings = Settings.from_env()
     os.umask(PRIVATE_UMASK)
     raise_open_files_limit()
+    sip = SipProcess() if settings.sip_listen else None
+    if sip is not None:
+        sip.start()
+    try:
+        serve(settings)
+    finally:
+        if sip is not None:
+            sip.stop()
+
+
+def serve(settings: Settings) -> None:
     Granian(
         "kallrec.app:create_app",
         factory=True,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kallrec.carriers import markup
 from kallrec.db.models import Recording, Session
 from kallrec.timeutil import iso
 
@@ -46,20 +47,32 @@ def recording_object(rec: Recording) -> dict[str, Any]:
 
 
 def session_object(
-    session: Session, stream_url: str, mixed: Recording | None = None
+    session: Session, stream_url: str, mixed: Recording | None = None, sip_domain: str = ""
 ) -> dict[str, Any]:
     """``mixed``: the session's mixed recording (``recording_id``) when the caller looked it up,
-    for its duration once ready."""
+    for its duration once ready. ``sip_domain``: where kallrec answers SIP (host:port), when it
+    does: the session then has a ``sip`` address a PBX can route its call leg to."""
     duration = None
     if session.started_at is not None and session.ended_at is not None:
         duration = round(session.ended_at - session.started_at, 3)
-    stream = None
+    stream: dict[str, Any] | None = None
     if session.status != "ended" and session.stream_token:
+        url = f"{stream_url}/v1/sessions/{session.id}/connect"
         stream = {
-            "url": f"{stream_url}/v1/sessions/{session.id}/connect",
+            "url": url,
             "token": session.stream_token,
             "expires_at": iso(session.stream_token_expires_at),
         }
+        if session.provider in markup.CARRIERS:
+            # The markup that points the session's carrier at this stream (issue 14).
+            stream["carrier"] = markup.for_carrier(
+                session.provider, url, session.stream_token, session.id
+            )
+    # SIP (docs/sip.md): the address to INVITE while the session is open; the caller adds the
+    # stream token (;token=… or an X-Kallrec-Token header) unless it calls from a trunk.
+    sip = None
+    if sip_domain and session.status != "ended":
+        sip = {"uri": f"sip:{session.id}@{sip_domain}"}
     recording_duration = None
     if mixed is not None and mixed.id == session.recording_id and mixed.status == "ready":
         recording_duration = mixed.duration
@@ -74,6 +87,7 @@ def session_object(
         "source_language": session.source_language,
         "target_language": session.target_language,
         "stream": stream,
+        "sip": sip,
         "recording": {
             "enabled": session.recording_enabled,
             "channels": session.recording_channels,
@@ -82,6 +96,8 @@ def session_object(
         },
         "metadata": session.metadata_dict,
         "routing": session.routing_dict,
+        # The carrier's own ids of the call and its media streams (issue 14), as they arrived.
+        "carrier": session.carrier_ids_dict or None,
         "ai_agent": session.ai_agent_dict,
         "created_at": iso(session.created_at),
         "started_at": iso(session.started_at),

@@ -703,3 +703,42 @@ async def test_a_session_in_the_list_is_the_session_retrieved(client, runtime, c
     listed = (await client.get("/v1/sessions", headers=caller.headers)).json()["data"][0]
     got = (await client.get(f"/v1/sessions/{session['id']}", headers=caller.headers)).json()
     assert listed == got and got["recording"]["duration"] == pytest.approx(1.0, abs=0.1)
+
+
+# -- q: the console's search (issue 16) ---------------------------------------------------------
+
+
+async def search(client, caller, q: str) -> list[str]:  # type: ignore[no-untyped-def]
+    response = await client.get("/v1/sessions", params={"q": q}, headers=caller.headers)
+    assert response.status_code == 200, response.text
+    return [s["id"] for s in response.json()["data"]]
+
+
+async def test_q_finds_sessions_by_metadata_carrier_id_number_or_id(client, caller) -> None:
+    routed = await create(
+        client,
+        caller,
+        {
+            "mode": "assistive_translation",
+            "routing": {"type": "twilio", "phone_number": "+14155550123", "call_sid": "CAfeed42"},
+            "metadata": {"order": "Ordre-Zoë-7", "rate": "100%_sure"},
+        },
+    )
+    other = await create(client, caller, {"mode": "assistive_translation", "metadata": {"x": "y"}})
+    assert await search(client, caller, "ordre-zoë") == [routed["id"]]  # any case, not ASCII
+    assert await search(client, caller, "CAFEED") == [routed["id"]]
+    assert await search(client, caller, "5550123") == [routed["id"]]
+    assert await search(client, caller, other["id"]) == [other["id"]]
+    assert await search(client, caller, "100%_") == [routed["id"]]
+    # LIKE's wildcards are characters here, not "anything": only the session that has them.
+    assert await search(client, caller, "%") == [routed["id"]]
+    assert await search(client, caller, "_") == [routed["id"]]
+    assert set(await search(client, caller, "")) == {routed["id"], other["id"]}
+
+
+async def test_q_is_scoped_to_the_key_and_bounded(client, caller, make_caller) -> None:
+    await create(client, caller, {"mode": "assistive_translation", "metadata": {"k": "secret"}})
+    assert await search(client, make_caller("globex"), "secret") == []
+    response = await client.get("/v1/sessions", params={"q": "x" * 101}, headers=caller.headers)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "q"

@@ -75,11 +75,13 @@ ADDED_AFTER_BASELINE = (
     ),
     ("recordings", "source"),
 )
-# Tables of schema.py that migrations after 0001 create (0004: the conversion cache).
+# Tables of schema.py that migrations after 0001 create (0004: the conversion cache; 0006:
+# playback links and peaks; 0008: live calls on any replica).
 TABLES_ADDED_AFTER_BASELINE = (
     "conversion_cache",
     "conversion_pins",
-    # 0008: live calls on any replica.
+    "playback_links",
+    "recording_peaks",
     "live_segments",
     "live_objects",
     "live_writers",

@@ -21,7 +21,8 @@ again after the hook; a negative case is sent as generated):
    they are (a deleted recording is a 404 there).
 3. **Signed links.** ``/download/file`` needs the signature the server made for the link: a
    positive case gets a fresh link from ``/download`` for its format and sample rate (its
-   ``Range`` stays as generated).
+   ``Range`` stays as generated). A playback link (``/v1/playback/{link_id}/…``, issue 16) gets
+   the id, expiry and signature of a link made then for a ready recording.
 4. **Webhook URLs** go to the receiver on loopback, whatever the mode: every http(s) URL the
    server could accept has its host and port replaced, so no delivery ever leaves the machine
    (generated hosts are real names on the internet). A created endpoint whose URL is anywhere
@@ -75,10 +76,13 @@ RECORDING_READS = {
     "getRecordingAudio",
     "headRecordingAudio",
     "getRecordingDownload",
+    "createPlaybackLink",
+    "getRecordingPeaks",
 }
 SIGNED_FILE = {"getRecordingDownloadFile", "headRecordingDownloadFile"}
-AUDIO = {"getRecordingAudio", "headRecordingAudio"}
-RANGED = {"getRecordingAudio", "getRecordingDownloadFile"}
+PLAYBACK = {"getPlaybackAudio", "headPlaybackAudio", "getPlaybackPeaks"}
+AUDIO = {"getRecordingAudio", "headRecordingAudio", "getPlaybackAudio", "headPlaybackAudio"}
+RANGED = {"getRecordingAudio", "getRecordingDownloadFile", "getPlaybackAudio"}
 
 
 def _operation_id(case: Any) -> str:
@@ -187,6 +191,28 @@ def _real_signed_link(case: Any) -> None:
     }
 
 
+def _real_playback_link(case: Any) -> None:
+    """A playback link URL needs the signature the server made: one is made for a ready
+    recording (issue 16), and its id, expiry and signature replace the generated ones."""
+    ready = _ready_recordings(case)
+    if not ready:
+        return
+    recording_id = _pick(ready, case.path_parameters.get("link_id"))
+    made = requests.post(
+        f"{case.operation.base_url.rstrip('/')}/v1/recordings/{recording_id}/links",
+        headers={"Authorization": f"Bearer {KEY}"},
+        json={},
+        timeout=TIMEOUT,
+    )
+    if made.status_code != 201:
+        return
+    url = urlsplit(made.json()["url"])
+    signed = dict(parse_qsl(url.query))
+    case.path_parameters["link_id"] = made.json()["id"]
+    query = case.query if case.query is not None else {}
+    case.query = {**query, "expires": int(signed["expires"]), "signature": signed["signature"]}
+
+
 # -- 4. webhook URLs -----------------------------------------------------------------------------
 
 
@@ -216,6 +242,8 @@ def before_call(context: Any, case: Any, kwargs: dict[str, Any]) -> None:
         _real_recording(case)
     elif operation in SIGNED_FILE:
         _real_signed_link(case)
+    elif operation in PLAYBACK:
+        _real_playback_link(case)
 
 
 def _escaped_endpoint(case: Any, response: Any) -> dict[str, Any] | None:

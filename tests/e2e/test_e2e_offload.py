@@ -379,3 +379,34 @@ def test_internal_location_is_not_reachable_from_outside(pair: Pair) -> None:
             f"{pair.nginx_url}/_kallrec_internal/{variant}/{relative}", timeout=HTTP_TIMEOUT
         )
         assert r.status_code != 200 and r.content != pair.body
+
+
+@pytest.mark.parametrize(
+    ("method", "extra", "status"),
+    [
+        pytest.param("GET", {}, 200, id="full"),
+        pytest.param("GET", {"Range": "bytes=100-"}, 206, id="seek"),
+        pytest.param("GET", {"Range": "bytes=0-9,20-29"}, 206, id="multipart"),
+        pytest.param("HEAD", {}, 200, id="head"),
+    ],
+)
+def test_a_playback_link_through_nginx_answers_like_direct_mode(
+    pair: Pair, method: str, extra: dict[str, str], status: int
+) -> None:
+    """A link (issue 16) is /audio with another authorization: nginx serves its bytes in offload
+    mode, with the link's CORS headers and disposition."""
+    made = requests.post(
+        pair.direct.url(f"/v1/recordings/{pair.ids['call']}/links"),
+        headers=p_auth(pair.keys["acme"]),
+        json={"disposition": "attachment"},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert made.status_code == 201, made.text
+    path = made.json()["url"].removeprefix(pair.direct.base_url)
+    direct, offload = pair.get(method, path, {"Origin": "http://elsewhere.test", **extra})
+    assert direct.status_code == status, (direct.status_code, direct.text[:300])
+    assert_same(direct, offload)
+    assert offload.headers["access-control-allow-origin"] == "*"
+    assert offload.headers["content-disposition"].startswith("attachment; filename=")
+    if status == 200 and method == "GET":
+        assert offload.content == pair.body

@@ -21,6 +21,9 @@ class RequestContext:
     request_id: str
     # The X-RateLimit-* headers of the key's admission; empty until a key is admitted.
     rate_headers: Mapping[str, str] = field(default_factory=dict)
+    # Set by the playback-link handlers (issue 16): the app adds CORS headers to the response,
+    # errors included. No other response carries them.
+    cors: bool = False
 
     def install(self, scope: Scope) -> None:
         scope.setdefault("state", {})[_KEY] = self

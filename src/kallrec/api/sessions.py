@@ -28,7 +28,7 @@ from kallrec.api.public_url import public_base
 from kallrec.db.models import Session
 from kallrec.db.repository import SessionFilter, metadata_json
 from kallrec.download_links import signing_secret
-from kallrec.errors import ValidationError, missing
+from kallrec.errors import InvalidRequest, ValidationError, missing
 from kallrec.events import session_event
 from kallrec.lifecycle import END_REASONS, end_session
 from kallrec.live import stream_tokens
@@ -57,6 +57,7 @@ FIELDS = {
     "ai_agent",
 }
 END_FIELDS = {"reason"}
+SEARCH_MAX_CHARS = 100
 
 
 def stream_base(request: Request) -> str:
@@ -86,7 +87,9 @@ async def _visible(
     url = stream_base(request)
     bodies = []
     for session in sessions:
-        body = session_object(session, url, mixed.get(session.recording_id or ""))
+        body = session_object(
+            session, url, mixed.get(session.recording_id or ""), rt.settings.sip_domain
+        )
         if "sessions:write" not in principal.scopes:
             body["stream"] = None
         bodies.append(body)
@@ -167,7 +170,8 @@ async def create_session(request: Request) -> Response:
         await anyio.to_thread.run_sync(
             rt.repo.insert_session, session, session_event("session.created")
         )
-        return json_response(session_object(session, stream_base(request)), 201)
+        body = session_object(session, stream_base(request), sip_domain=rt.settings.sip_domain)
+        return json_response(body, 201)
 
     return await idempotent(request, principal, raw, create)
 
@@ -209,6 +213,8 @@ async def list_sessions(request: Request) -> Response:
         status=optional_choice(request, "status", STATUSES),
         created_gte=created_bound(request, "created[gte]"),
         created_lt=created_bound(request, "created[lt]"),
+        text=search_text(request),
+        carrier_id=_carrier_id(request),
     )
     repo = runtime(request).repo
     rows, has_more = await fetch_page(
@@ -216,6 +222,31 @@ async def list_sessions(request: Request) -> Response:
     )
     data = await _visible(request, principal, rows)
     return json_response(list_object(data, has_more, "/v1/sessions"))
+
+
+def search_text(request: Request) -> str | None:
+    """``q``: text the sessions' metadata, carrier ids or phone number contain (the console's
+    search), at most SEARCH_MAX_CHARS."""
+    text = request.query_params.get("q", "").strip()
+    if len(text) > SEARCH_MAX_CHARS:
+        raise InvalidRequest(
+            f"Invalid q: at most {SEARCH_MAX_CHARS} characters are searched.", param="q"
+        )
+    return text or None
+
+
+def _carrier_id(request: Request) -> str | None:
+    """``?carrier_id=``: a carrier's call or stream id (Twilio's CallSid, Telnyx's
+    call_control_id, Plivo's callId, Vonage's uuid, a streamSid...) kept on the session."""
+    value = request.query_params.get("carrier_id")
+    if value is None:
+        return None
+    if not value or len(value) > routing.MAX_ID_CHARS:
+        raise ValidationError(
+            f"Invalid carrier_id: expected 1 to {routing.MAX_ID_CHARS} characters.",
+            param="carrier_id",
+        )
+    return value
 
 
 def _end_reason(body: dict[str, Any]) -> str:

@@ -8,6 +8,10 @@ place, in that speaker's recording.
     python -m kallrec.cli.loadgen --base-url http://127.0.0.1:8000 --api-key sk_test_… \\
         --calls 500 --seconds 60 --chunk-ms 100
 
+``--dialect twilio`` (``signalwire``, ``telnyx``, ``plivo``, ``vonage``) speaks a carrier's
+media stream instead of Kallglot's protocol (cli/loadgen_carriers.py); carriers send 20 ms
+chunks (``--chunk-ms 20``).
+
 Used by the tests (small N) and by BENCHMARKS.md (large N).
 """
 
@@ -30,6 +34,7 @@ import httpx
 import numpy as np
 
 from kallrec.audio.mulaw import mulaw_encode
+from kallrec.cli.loadgen_carriers import DIALECTS, run_carrier_call
 
 RATE = 8000
 SPEAKER_TONES = {"agent": 440.0, "customer": 1200.0}
@@ -44,6 +49,9 @@ class CallResult:
     lost_chunks: int = 0
     verified: bool = False
     connections: int = 0
+    # How far behind its real-time schedule the call's sending fell, at worst (a saturated
+    # server reads slowly, and the sender waits: no pong measures that on a carrier's stream).
+    lag_ms: float = 0.0
 
 
 @dataclass
@@ -59,6 +67,7 @@ class Options:
     # Seconds between planned reconnects (0: never): behind a round-robin load balancer each
     # lands on another replica. A connection the server side loses is always reopened.
     reconnect_every: float = 0.0
+    dialect: str = "kallglot"
 
 
 def _chunk_payloads(chunk_ms: int) -> dict[str, str]:
@@ -139,6 +148,11 @@ async def run_call(
     import websockets
 
     result = CallResult()
+    if opts.dialect != "kallglot":
+        await run_carrier_call(
+            client, opts.dialect, opts.seconds, opts.chunk_ms, opts.speed, payloads, result
+        )
+        return result
     response = await client.post(
         "/v1/sessions",
         # Explicitly: sessions do not record unless asked (or their organization says so).
@@ -191,6 +205,7 @@ async def run_call(
                 result.chunks_sent += 1
             # Pace against the call's own clock so scheduling delays do not accumulate.
             delay = start + (i + 1) * interval - time.perf_counter()
+            result.lag_ms = max(result.lag_ms, -delay * 1000)
             if delay > 0:
                 await asyncio.sleep(delay)
         stop.set()
@@ -217,10 +232,12 @@ async def verify_call(client: httpx.AsyncClient, opts: Options, result: CallResu
     import soundfile as sf
 
     deadline = time.monotonic() + 120
+    # A carrier's mixed single track (Vonage) makes one recording; the others three.
+    count = 1 if opts.dialect == "vonage" else 3
     while True:
         listing = (await client.get(f"/v1/sessions/{result.session_id}/recordings")).json()
         recs = {r["channel"]: r for r in listing.get("data", [])}
-        if len(recs) == 3 and all(r["status"] == "ready" for r in recs.values()):
+        if len(recs) == count and all(r["status"] == "ready" for r in recs.values()):
             break
         if time.monotonic() > deadline:
             result.errors.append(f"recordings not ready: {[r['status'] for r in recs.values()]}")
@@ -228,7 +245,7 @@ async def verify_call(client: httpx.AsyncClient, opts: Options, result: CallResu
         await asyncio.sleep(0.2)
     chunk = RATE * opts.chunk_ms // 1000
     expected = int(opts.seconds * 1000 // opts.chunk_ms)
-    for speaker in SPEAKER_TONES:
+    for speaker in SPEAKER_TONES if count == 3 else ("mixed",):
         audio = await client.get(f"/v1/recordings/{recs[speaker]['id']}/audio")
         samples, _ = sf.read(io.BytesIO(audio.content), dtype="float32")
         # MP3 shifts audio by the encoder delay (LAME: ~1,100 samples) with no tag to undo it:
@@ -309,6 +326,7 @@ def summarize(results: list[CallResult]) -> dict[str, Any]:
         "pong_p50_ms": pct(0.50),
         "pong_p99_ms": pct(0.99),
         "pong_mean_ms": round(statistics.fmean(pongs), 2) if pongs else None,
+        "send_lag_max_ms": round(max((r.lag_ms for r in results), default=0.0), 1),
         "first_errors": [e for r in results for e in r.errors][:5],
     }
 
@@ -334,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="seconds between planned reconnects of each call (0: only when a connection drops)",
     )
+    parser.add_argument(
+        "--dialect", choices=("kallglot", *DIALECTS), default="kallglot", help="the way in"
+    )
     args = parser.parse_args(argv)
     if not args.api_key:
         parser.error("--api-key or KALLREC_API_KEY is required")
@@ -347,6 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         args.verify,
         args.ramp_seconds,
         args.reconnect_every,
+        args.dialect,
     )
     started = time.perf_counter()
     summary = summarize(run(opts, args.processes))

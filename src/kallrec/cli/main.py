@@ -92,6 +92,8 @@ def serve(
         f"kallrec listening on {settings.base_url} ({settings.workers} worker(s), "
         f"data in {settings.data_dir.resolve()})"
     )
+    if settings.sip_listen:
+        out.print(f"SIP on {settings.sip_listen}, RTP ports {settings.rtp_ports} (docs/sip.md)")
     sys.stdout.flush()
     sys.stderr.flush()
     # The same process (same PID, same signals) becomes the lean server: see server.py.

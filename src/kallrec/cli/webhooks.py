@@ -50,8 +50,8 @@ def add(
         typer.Option(
             "--events",
             help="Comma-separated event types, or '*' for all of them. Kallglot's "
-            "session.provider.*, transcript.* and analysis.* names are accepted too; kallrec "
-            "does not send them (session.provider.* once carrier and SIP streams exist).",
+            "session.provider.* (sent for carrier media streams), transcript.* and analysis.* "
+            "names are accepted too; kallrec never sends transcript.* and analysis.*.",
         ),
     ],
     mode: Mode = "live",

@@ -131,13 +131,18 @@ class SessionStream:
     url: str | None = None
     token: str | None = None
     expires_at: datetime | None = None
+    # For a session routed through a carrier: ``{type, url, markup_type, markup}``, the markup
+    # (TwiML, TeXML, NCCO, Plivo XML) that points the carrier at this stream (docs/carriers.md).
+    carrier: Mapping[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SessionStream:
+        carrier = data.get("carrier")
         return cls(
             url=_str(data.get("url")),
             token=_str(data.get("token")),
             expires_at=parse_time(data.get("expires_at")),
+            carrier=carrier if isinstance(carrier, Mapping) else None,
         )
 
 
@@ -191,11 +196,14 @@ class Session:
     duration: float | None = None
     end_reason: str | None = None
     livemode: bool | None = None
+    # The carrier's ids of the call and its media streams (call_sid, stream_sid, ...).
+    carrier: Mapping[str, str] | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Session:
         stream = data.get("stream")
+        carrier = data.get("carrier")
         routing, agent = data.get("routing"), data.get("ai_agent")
         duration = data.get("duration")
         return cls(
@@ -219,6 +227,7 @@ class Session:
             duration=_float(duration if duration is not None else data.get("duration_seconds")),
             end_reason=_str(data.get("end_reason")),
             livemode=_bool(data.get("livemode")),
+            carrier=carrier if isinstance(carrier, Mapping) else None,
             raw=data,
         )
 

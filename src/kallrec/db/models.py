@@ -133,3 +133,16 @@ class Job(_FromRow):
     created_at: float
     updated_at: float
     node: str | None = None
+
+
+@dataclass(frozen=True)
+class PlaybackLink(_FromRow):
+    id: str
+    org_id: str
+    livemode: bool
+    recording_id: str
+    key_id: str
+    disposition: str
+    created_at: float
+    expires_at: float
+    revoked_at: float | None

@@ -57,6 +57,12 @@ class SessionFilter:
     status: str | None = None
     created_gte: float | None = None
     created_lt: float | None = None
+    # Text searched (case-insensitively) in the metadata, carrier ids and phone number (the
+    # console's search box); an exact session id matches too.
+    text: str | None = None
+
+    # One of the carrier's ids kept on the session (call or stream id, any carrier).
+    carrier_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,15 @@ class Repository:
             conds.append(s.c.created_at >= flt.created_gte)
         if flt.created_lt is not None:
             conds.append(s.c.created_at < flt.created_lt)
+        if flt.text:
+            conds.append(_session_text_matches(flt.text))
+
+        if flt.carrier_id is not None:
+            # carrier_ids is a JSON object of strings: the id, JSON-quoted, is one of its values
+            # (or keys, which are names like call_sid: no id looks like one).
+            quoted = json.dumps(flt.carrier_id)
+            pattern = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conds.append(s.c.carrier_ids.like(f"%{pattern}%", escape="\\"))
         with self.db.read() as conn:
             rows, has_more = _paginate(conn, s, and_(*conds), page, org_id, livemode)
         return [Session.from_row(row) for row in rows], has_more
@@ -234,9 +249,12 @@ class Repository:
             )
             return [Recording.from_row(row) for row in rows.mappings()]
 
-    def add_carrier_ids(self, session_id: str, carrier_ids: dict[str, str]) -> Session:
+    def add_carrier_ids(
+        self, session_id: str, carrier_ids: dict[str, str], emit: Emit | None = None
+    ) -> Session:
         """Merges a carrier's ids (call, stream) into the session's, e.g. when its media stream
-        starts; ids already kept under the same name are replaced."""
+        starts; ids already kept under the same name are replaced. ``emit`` (an event about the
+        session, e.g. its carrier connecting) sees the session with them."""
         with self.db.write() as conn:
             session = _get_session_any(conn, session_id, lock=True)
             merged = {**session.carrier_ids_dict, **carrier_ids}
@@ -245,7 +263,15 @@ class Repository:
                 .where(t.sessions.c.id == session_id)
                 .values(carrier_ids=json.dumps(merged, separators=(",", ":")))
             )
-            return _get_session_any(conn, session_id)
+            updated = _get_session_any(conn, session_id)
+            if emit is not None:
+                emit(conn, updated)
+            return updated
+
+    def emit_session_event(self, session_id: str, emit: Emit) -> None:
+        """Records an event about the session as it is now (e.g. its carrier leaving)."""
+        with self.db.write() as conn:
+            emit(conn, _get_session_any(conn, session_id))
 
     def get_session_any(self, session_id: str) -> Session | None:
         """For the stream and background jobs, which act on behalf of no particular key."""
@@ -914,10 +940,12 @@ def _enqueue(conn: Connection, kind: str, subject_id: str, now: float) -> None:
 
 
 def _schedule_recording_files(conn: Connection, rec: Recording, when: float) -> None:
-    """Every object a recording may own: its MP3, its staged input, its cached conversions."""
+    """Every object a recording may own: its MP3, its staged input, its cached conversions;
+    and its waveform peaks, which are derived from the audio and go with it."""
     keys = [rec.storage_key, rec.staging_key, *converted_keys(rec.id)]
     for key in filter(None, keys):
         _schedule_file_removal(conn, key, when)
+    conn.execute(delete(t.recording_peaks).where(t.recording_peaks.c.recording_id == rec.id))
 
 
 def _schedule_file_removal(conn: Connection, key: str, when: float) -> None:
@@ -953,6 +981,26 @@ def _paginate(
         query = query.where(idc < page.starting_after)
     rows = list(conn.execute(query.order_by(idc.desc()).limit(page.limit + 1)).mappings())
     return rows[: page.limit], len(rows) > page.limit
+
+
+def _session_text_matches(text: str) -> Any:
+    """Sessions whose metadata, carrier ids or phone number contain ``text``, or whose id it is.
+
+    Metadata is stored as JSON with non-ASCII escaped (metadata_json), so the text is looked for
+    in that same spelling; LIKE's wildcards in it are matched literally."""
+
+    def contains(spelled: str) -> str:
+        escaped = spelled.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+        return f"%{escaped}%"
+
+    s = t.sessions
+    as_json = json.dumps(text)[1:-1]
+    return or_(
+        s.c.metadata.ilike(contains(as_json), escape="!"),
+        s.c.carrier_ids.ilike(contains(text), escape="!"),
+        s.c.phone_number.ilike(contains(text), escape="!"),
+        s.c.id == text,
+    )
 
 
 def metadata_json(metadata: dict[str, Any] | None) -> str | None:

@@ -242,6 +242,33 @@ webhook_attempts = Table(
     Index("ix_webhook_attempts_delivery", "delivery_id"),
 )
 
+# Playback links (issue 16, kallrec.db.link_repository): a signed URL that needs no key; the row
+# makes it revocable, alone or with the key that made it.
+playback_links = Table(
+    "playback_links",
+    metadata,
+    Column("id", String, primary_key=True),
+    Column("org_id", String, ForeignKey("organizations.id"), nullable=False),
+    Column("livemode", Boolean, nullable=False),
+    Column("recording_id", String, nullable=False),
+    Column("key_id", String, ForeignKey("api_keys.id"), nullable=False),
+    Column("disposition", String, nullable=False),  # inline | attachment
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+    Index("ix_playback_links_recording", "recording_id"),
+    Index("ix_playback_links_expiry", "expires_at"),
+)
+
+# A recording's waveform peaks as the compact JSON /peaks sends (kallrec.peaks).
+recording_peaks = Table(
+    "recording_peaks",
+    metadata,
+    Column("recording_id", String, primary_key=True),
+    Column("peaks", Text, nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
 # A live call's audio as flushed to storage by the replicas that held its stream (live/flush.py):
 # one row per segment (a byte range of a packed object: one object per process per flush round),
 # applied in id order when finalizing (the later one wins where two overlap). Positions are in

@@ -14,8 +14,10 @@ from typing import BinaryIO
 
 import anyio
 
+from kallrec import timeutil
 from kallrec.events import recording_event
 from kallrec.object_keys import audio_key
+from kallrec.peaks import peaks_json
 from kallrec.runtime import Runtime
 from kallrec.storage import ObjectMissing
 
@@ -70,8 +72,11 @@ async def process_recording(rt: Runtime, recording_id: str) -> None:
         size, content_hash, duration = await anyio.to_thread.run_sync(
             _encode, pcm, mp3, rt.settings.mp3_bitrate_kbps
         )
+        # The waveform from the same PCM, stored before the flip: a ready recording has peaks.
+        peaks = await anyio.to_thread.run_sync(peaks_json, rec.id, pcm)
         key = audio_key(rec.org_id, rec.id)
         await rt.storage.put_file(key, mp3)
+    await anyio.to_thread.run_sync(rt.playback.put_peaks, rec.id, peaks, timeutil.now())
     flipped = await anyio.to_thread.run_sync(
         lambda: rt.repo.mark_recording_ready(
             rec.id,
@@ -84,6 +89,7 @@ async def process_recording(rt: Runtime, recording_id: str) -> None:
     )
     if not flipped:  # deleted or purged while we encoded: our object must not linger
         await rt.storage.delete(key)
+        await anyio.to_thread.run_sync(rt.playback.delete_peaks, rec.id)
     await rt.storage.delete(rec.staging_key)
     await anyio.to_thread.run_sync(rt.repo.clear_staging, rec.id)
     log.info("recording %s ready: %d bytes, %.1f s", rec.id, size, duration)

@@ -15,7 +15,7 @@
 rolling upgrades (a release must not drop what an older replica still writes).
 
 Revision ID: 0008_live_segments
-Revises: 0005
+Revises: 0006_playback_links
 Create Date: 2026-12-03
 """
 
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_live_segments"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006_playback_links"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
