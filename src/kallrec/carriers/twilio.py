@@ -19,38 +19,21 @@ from __future__ import annotations
 from typing import Any
 
 from kallrec.carriers import fields, formats
+from kallrec.carriers.event_frames import common_frame
 from kallrec.carriers.events import (
     Connected,
-    Dtmf,
     Event,
-    Ignored,
-    Malformed,
-    Mark,
-    Media,
     Start,
-    Stop,
 )
 
 
 def parse(data: dict[str, Any]) -> Event:
     event = data.get("event")
-    if event == "media":
-        media = fields.obj(data, "media")
-        track = fields.text(media, "track") or "inbound"
-        return Media(track, fields.payload(media), fields.integer(media.get("timestamp")))
     if event == "start":
         return _start(data)
     if event == "connected":
         return Connected()
-    if event == "dtmf":
-        return Dtmf(str(fields.optional_obj(data, "dtmf").get("digit", ""))[:8])
-    if event == "mark":
-        return Mark(str(fields.optional_obj(data, "mark").get("name", ""))[:255])
-    if event == "stop":
-        return Stop()
-    if not isinstance(event, str):
-        raise Malformed("'event' is missing")
-    return Ignored(event[:40])
+    return common_frame(data)
 
 
 def _start(data: dict[str, Any]) -> Start:
