@@ -1039,3 +1039,16 @@ async def test_live_webhook_answers_match_the_schemas(
     gone = await client.get(f"{base}/{endpoint_id}/deliveries", headers=caller.headers)
     assert gone.status_code == 404
     _check(gone.json(), "ErrorEnvelope")
+
+
+def test_import_metadata_keys_are_documented_with_the_servers_limits() -> None:
+    schema = DOC["paths"]["/v1/recordings"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]["schema"]
+    schema = _resolve(schema["$ref"]) if "$ref" in schema else schema
+    (pattern,) = schema["patternProperties"]
+    documented = re.compile(pattern)
+    assert documented.match("metadata[" + "k" * 40 + "]")
+    assert not documented.match("metadata[" + "k" * 41 + "]")  # the server's 400 too
+    for escaped in ('"', "\r", "\n", "]"):  # a multipart encoder would not send these as written
+        assert not documented.match(f"metadata[a{escaped}b]")

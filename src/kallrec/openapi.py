@@ -173,14 +173,20 @@ def _error_types() -> list[str]:
     return found
 
 
-_IMPORT_METADATA = r"^metadata\[[^\]]+\]$"
+# A key of 1 to 40 characters (validation.MAX_METADATA_KEY_CHARS) with no `]`, and none of the
+# three characters a multipart encoder escapes in a field name (`"`, CR, LF become %22, %0D, %0A,
+# WHATWG's form encoding): such a key would not arrive as it was written.
+_IMPORT_METADATA = rf'^metadata\[[^\]"\r\n]{{1,{validation.MAX_METADATA_KEY_CHARS}}}\]$'
 
 
 def _import_metadata_field() -> JSON:
     return {
         "type": "string",
         "maxLength": validation.MAX_METADATA_VALUE_CHARS,
-        "description": "`metadata[key]=value` for the new session.",
+        "description": (
+            "`metadata[key]=value` for the new session; the key is 1 to "
+            f'{validation.MAX_METADATA_KEY_CHARS} characters, without `]`, `"`, CR or LF.'
+        ),
     }
 
 
